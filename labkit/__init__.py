@@ -1,0 +1,12 @@
+"""labkit: the small helper package shared by the course notebooks.
+
+Modules: ``data`` (MovieLens download, verification, parsing, synthetic data), ``splits``,
+``sequences``, ``metrics``, ``frameworks`` (MXNet import shim, seeding, device), ``results``
+(recording headline numbers), ``plots`` and ``report`` (the ``make run`` report).
+"""
+
+from . import data, metrics, plots, results, sequences, splits  # noqa: F401
+from .frameworks import device, import_mxnet, seed_everything  # noqa: F401
+from .results import record  # noqa: F401
+
+__version__ = "0.1.0"

@@ -1,0 +1,302 @@
+"""The main job: execute every notebook at full scale, then write the reproduction report.
+
+``python -m labkit.report run --build build`` executes ``notebooks/[0-9]*.ipynb`` in order with
+papermill (``DATASET='auto'``) into ``build/full/``, reads back what each recorded with
+``labkit.record``, and writes ``build/report.md`` and ``build/report.json``: per notebook the
+dataset used, wall seconds, headline metrics, the popularity baseline, the seed's printed numbers,
+the floors and whether they hold. It exits non-zero if a notebook fails or a floor is missed.
+``python -m labkit.report write --build build`` rewrites the report from executed notebooks.
+
+``EXPECTATIONS`` below is the one place where floors and the sources' numbers live; a notebook
+that is not listed still runs and is reported ("no floors yet").
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+from .results import notebook_errors, read_records
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK_DIR = REPO_ROOT / "notebooks"
+KERNEL = "deeprec"
+
+# Per notebook (file stem): source seed, protocol, headline records, the popularity baseline's
+# records, the seed's printed numbers (record name -> value, and the dataset they hold for),
+# floors (record name >= a number or another record), and exact facts per real dataset that
+# tests check after a smoke run.
+EXPECTATIONS: dict[str, dict] = {
+    "01_data_preparation": {
+        "title": "Data preparation",
+        "source": "seed 000 (data part)",
+        "protocol": "per-user first 80% train / last 20% test; windows feed 5, target 3, 10 negatives",
+        "headline": ["interactions", "users", "items", "user_max_freq", "item_max_freq",
+                     "train_instances", "test_users"],
+        "baseline": [],
+        "seed_dataset": "ml-1m",
+        "seed": {"interactions": 1_000_209, "users": 6_040, "items": 3_706,
+                 "user_max_freq": 2_314, "item_max_freq": 3_428},
+        "floors": [],
+        "facts": {
+            "ml-1m": {"interactions": 1_000_209, "users": 6_040, "items": 3_706,
+                      "user_max_freq": 2_314, "item_max_freq": 3_428},
+            "ml-100k": {"interactions": 100_000, "users": 943, "items": 1_682},
+        },
+    },
+}
+
+
+def discover(folder: Path = NOTEBOOK_DIR) -> list[Path]:
+    """Return the lesson notebooks (``NN_name.ipynb``) in ``folder``, in order.
+
+    >>> [p.name for p in discover()][:1]
+    ['01_data_preparation.ipynb']
+    """
+    return sorted(p for p in Path(folder).glob("[0-9][0-9]_*.ipynb"))
+
+
+def notebook_metadata(path: Path) -> dict:
+    """Return the ``labkit`` entry of a notebook's metadata (smoke parameters etc.), or {}.
+
+    >>> notebook_metadata(discover()[0]).get("smoke", {}).get("DATASET")
+    'auto'
+    """
+    return json.loads(Path(path).read_text()).get("metadata", {}).get("labkit", {})
+
+
+def parameter_names(path: Path) -> set[str]:
+    """Return the names assigned in the notebook's ``parameters`` cell.
+
+    >>> "DATASET" in parameter_names(discover()[0])
+    True
+    """
+    nb = json.loads(Path(path).read_text())
+    for cell in nb["cells"]:
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            src = "".join(cell["source"])
+            return {line.split("=")[0].strip() for line in src.splitlines()
+                    if "=" in line and not line.lstrip().startswith("#")}
+    return set()
+
+
+def execute(path: Path, out: Path, parameters: dict, timeout: int | None = None) -> float:
+    """Execute a notebook with papermill in the course kernel; return wall seconds.
+
+    Raises papermill's PapermillExecutionError when a cell fails (the output is still written).
+
+    Example::
+
+        execute(discover()[0], Path("build/smoke/01_data_preparation.ipynb"), {"DATASET": "synthetic"})
+    """
+    import papermill
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    papermill.execute_notebook(
+        str(path), str(out), parameters=parameters, kernel_name=KERNEL, cwd=str(path.parent),
+        progress_bar=False, execution_timeout=timeout,
+    )
+    return time.perf_counter() - start
+
+
+def _value(records: dict, ref):
+    """A floor's bound: a number, or the value of another record."""
+    return ref if isinstance(ref, (int, float)) else records.get(ref)
+
+
+def check_floors(stem: str, records: dict) -> list[dict]:
+    """Return one row per floor of notebook ``stem``: metric, value, bound, ok (and expected_fail).
+
+    A floor is ``{"metric": name, "at_least": number-or-record-name}``; it holds when the
+    recorded value is at least the bound. ``expected_fail`` marks a floor known to be out of
+    reach honestly (the reason is reported); it is still evaluated and shown.
+
+    >>> check_floors("x", {})
+    []
+    """
+    rows = []
+    for floor in EXPECTATIONS.get(stem, {}).get("floors", []):
+        value, bound = records.get(floor["metric"]), _value(records, floor["at_least"])
+        ok = (isinstance(value, (int, float)) and isinstance(bound, (int, float))
+              and math.isfinite(value) and value >= bound)
+        rows.append({"metric": floor["metric"], "value": value, "at_least": floor["at_least"],
+                     "bound": bound, "ok": bool(ok), "expected_fail": floor.get("expected_fail")})
+    return rows
+
+
+def check_facts(stem: str, records: dict) -> list[dict]:
+    """Return one row per exact fact known for the dataset the notebook ran on (e.g. ML-1M's 6,040 users).
+
+    >>> check_facts("01_data_preparation", {"dataset": "ml-100k", "users": 943, "items": 1682, "interactions": 1})[0]["ok"]
+    False
+    """
+    known = EXPECTATIONS.get(stem, {}).get("facts", {}).get(records.get("dataset"), {})
+    return [{"name": k, "value": records.get(k), "expected": v, "ok": records.get(k) == v} for k, v in known.items()]
+
+
+def _fmt(v) -> str:
+    if isinstance(v, bool) or v is None:
+        return "" if v is None else str(v)
+    if isinstance(v, int):
+        return f"{v:,}"
+    if isinstance(v, float):
+        return f"{v:.4f}"
+    return str(v)
+
+
+def environment() -> dict:
+    """Return the seed-independent facts a reader needs to compare runs: machine and versions.
+
+    >>> "python" in environment()
+    True
+    """
+    env = {"python": platform.python_version(), "machine": platform.machine(),
+           "cpus": os.cpu_count(), "platform": platform.platform()}
+    from importlib import metadata
+
+    for pkg in ("numpy", "pandas", "tensorflow-cpu", "torch", "mxnet"):
+        try:
+            env[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            env[pkg] = "not installed"
+    try:
+        import subprocess
+
+        gpu = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10)
+        env["gpu"] = gpu.stdout.strip() or "none"
+    except (OSError, subprocess.SubprocessError):
+        env["gpu"] = "none"
+    return env
+
+
+def summarise(stem: str, executed: Path, wall: float | None, error: str | None = None) -> dict:
+    """Return the report entry of one executed notebook.
+
+    >>> summarise("01_data_preparation", Path("missing.ipynb"), None, "not run")["status"]
+    'failed'
+    """
+    exp = EXPECTATIONS.get(stem, {})
+    records = read_records(executed) if executed.is_file() else {}
+    if executed.is_file() and error is None:
+        errors = notebook_errors(executed)
+        error = errors[0] if errors else None
+    floors = check_floors(stem, records)
+    facts = check_facts(stem, records)
+    missed = [f for f in floors if not f["ok"] and not f["expected_fail"]] + [f for f in facts if not f["ok"]]
+    status = "failed" if error else ("floor missed" if missed else ("ok" if floors or facts else "ok (no floors yet)"))
+    return {
+        "notebook": stem, "title": exp.get("title", stem), "source": exp.get("source", ""),
+        "protocol": exp.get("protocol", ""), "dataset": records.get("dataset"), "wall_s": wall,
+        "records": records,
+        "headline": {k: records.get(k) for k in exp.get("headline", [])},
+        "baseline": {k: records.get(k) for k in exp.get("baseline", [])},
+        "seed": exp.get("seed", {}), "seed_dataset": exp.get("seed_dataset"),
+        "floors": floors, "facts": facts, "status": status, "error": error,
+    }
+
+
+def write_report(entries: list[dict], build: Path, seed_note: str = "") -> tuple[Path, Path]:
+    """Write ``report.json`` and ``report.md`` into ``build`` and return their paths.
+
+    >>> write_report([], Path("/tmp/labkit-report-doctest"))[1].name
+    'report.md'
+    """
+    build.mkdir(parents=True, exist_ok=True)
+    env = environment()
+    payload = {"generated": time.strftime("%Y-%m-%d %H:%M:%S"), "environment": env, "notebooks": entries}
+    json_path = build / "report.json"
+    json_path.write_text(json.dumps(payload, indent=2, default=str))
+
+    lines = ["# Reproduction report", "",
+             f"Generated {payload['generated']} on {env['cpus']} CPUs ({env['machine']}), GPU: {env['gpu']}. "
+             f"numpy {env['numpy']}, pandas {env['pandas']}, tensorflow-cpu {env['tensorflow-cpu']}, "
+             f"torch {env['torch']}, mxnet {env['mxnet']}, Python {env['python']}." + seed_note, "",
+             "| notebook | dataset | wall s | status | floors held |", "|---|---|---|---|---|"]
+    for e in entries:
+        held = sum(f["ok"] for f in e["floors"])
+        floors = f"{held}/{len(e['floors'])}" if e["floors"] else "none yet"
+        if e.get("facts"):
+            floors += f"; facts {sum(f['ok'] for f in e['facts'])}/{len(e['facts'])}"
+        wall = f"{e['wall_s']:.0f}" if e["wall_s"] is not None else ""
+        lines.append(f"| [{e['notebook']}](full/{e['notebook']}.ipynb) | {e['dataset'] or ''} | {wall} "
+                     f"| {e['status']} | {floors} |")
+    lines.append("")
+    for e in entries:
+        lines += [f"## {e['notebook']}: {e['title']}", ""]
+        if e["source"]:
+            lines.append(f"Source: {e['source']}. Protocol: {e['protocol']}.")
+        lines.append(f"Dataset: {e['dataset']}. Status: **{e['status']}**."
+                     + (f" Error: `{e['error']}`" if e["error"] else ""))
+        lines += ["", f"| record | ours | popularity | seed ({e['seed_dataset'] or '-'}) |", "|---|---|---|---|"]
+        for name in list(e["headline"]) or list(e["records"]):
+            base = e["baseline"].get(f"popularity/{name.split('/', 1)[-1]}")
+            lines.append(f"| {name} | {_fmt(e['records'].get(name))} | {_fmt(base)} | {_fmt(e['seed'].get(name))} |")
+        for f in e["floors"]:
+            mark = "held" if f["ok"] else ("missed (expected: " + f["expected_fail"] + ")" if f["expected_fail"] else "MISSED")
+            lines.append(f"\nFloor: {f['metric']} = {_fmt(f['value'])} >= {f['at_least']} "
+                         f"({_fmt(f['bound'])}): {mark}")
+        for f in e.get("facts", []):
+            lines.append(f"\nFact of {e['dataset']}: {f['name']} = {_fmt(f['value'])}, expected {_fmt(f['expected'])}: "
+                         + ("held" if f["ok"] else "WRONG"))
+        lines.append("")
+    md_path = build / "report.md"
+    md_path.write_text("\n".join(lines) + "\n")
+    return json_path, md_path
+
+
+def run(build: Path, only: list[str] | None = None) -> int:
+    """Execute every notebook at full scale into ``build/full``, write the report; return an exit code.
+
+    Example::
+
+        run(Path("build"))   # 0 when every notebook ran and every floor held
+    """
+    from papermill.exceptions import PapermillExecutionError
+
+    entries = []
+    for path in discover():
+        if only and path.stem not in only:
+            continue
+        out = build / "full" / path.name
+        params = {"DATASET": "auto"} if "DATASET" in parameter_names(path) else {}
+        print(f"[make run] {path.name} {params} ...", flush=True)
+        error, start = None, time.perf_counter()
+        try:
+            execute(path, out, params)
+        except PapermillExecutionError as exc:
+            error = f"{exc.ename}: {exc.evalue}"
+        wall = time.perf_counter() - start
+        entry = summarise(path.stem, out, wall, error)
+        print(f"[make run] {path.name}: {entry['status']} on {entry['dataset']} in {wall:.0f}s", flush=True)
+        entries.append(entry)
+    _, md = write_report(entries, build)
+    print(f"[make run] report: {md}")
+    bad = [e["notebook"] for e in entries if e["status"] in ("failed", "floor missed")]
+    if bad:
+        print(f"[make run] FAILED: {', '.join(bad)}", file=sys.stderr)
+    return 1 if bad else 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m labkit.report", description=__doc__.split("\n\n")[0])
+    parser.add_argument("command", choices=["run", "write"], help="run: execute then report; write: report only")
+    parser.add_argument("--build", type=Path, default=REPO_ROOT / "build")
+    parser.add_argument("--only", nargs="*", help="notebook stems to run (default: all)")
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        return run(args.build, args.only)
+    entries = [summarise(p.stem, args.build / "full" / p.name, None) for p in discover()
+               if not args.only or p.stem in args.only]
+    write_report(entries, args.build)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""labkit.frameworks (shim, seeding), labkit.results (record / read back), labkit.report (floors)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from labkit import report, results
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_numpy_bool_shim_lives_in_one_place():
+    hits = [p for p in list((ROOT / "labkit").rglob("*.py")) + list((ROOT / "notebooks").glob("*.ipynb"))
+            if "np.bool = " in p.read_text()]
+    assert [p.relative_to(ROOT).as_posix() for p in hits] == ["labkit/frameworks.py"]
+
+
+def _fresh(code: str) -> str:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          cwd=ROOT).stdout.strip()
+
+
+def test_import_mxnet_works_in_a_fresh_interpreter():
+    out = _fresh("from labkit import import_mxnet; mx = import_mxnet(); "
+                 "print(mx.__version__, mx.nd.array([1, 2]).sum().asscalar())")
+    assert out == "1.9.1 3.0"
+
+
+def test_seed_everything_makes_each_framework_repeat():
+    code = """
+import random, numpy as np, torch, tensorflow as tf
+from labkit import seed_everything, import_mxnet
+mx = import_mxnet()
+def draw():
+    return (random.random(), float(np.random.rand()), float(torch.rand(1)),
+            float(tf.random.uniform(())), float(mx.nd.random.uniform(shape=(1,)).asscalar()))
+seed_everything(7); a = draw(); seed_everything(7); b = draw(); seed_everything(8); c = draw()
+print(a == b, all(x != y for x, y in zip(a, c)))
+"""
+    assert _fresh(code).splitlines()[-1] == "True True"
+
+
+def test_seed_everything_does_not_import_frameworks():
+    out = _fresh("import sys; from labkit import seed_everything; seed_everything(1); "
+                 "print(any(m in sys.modules for m in ('torch', 'tensorflow', 'mxnet')))")
+    assert out == "False"
+
+
+def _notebook_with_records(path: Path, code: str) -> Path:
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(code)]
+    NotebookClient(nb, kernel_name=report.KERNEL, timeout=120).execute()
+    nbformat.write(nb, path)
+    return path
+
+
+def test_record_round_trip_through_an_executed_notebook(tmp_path):
+    nb = _notebook_with_records(tmp_path / "r.ipynb", "import numpy as np\nfrom labkit import record\n"
+                                "record('dataset', 'ml-100k')\nrecord('hit@10', np.float32(0.25))\n"
+                                "record('users', np.int64(943))\nrecord('users', 944)")
+    assert results.read_records(nb) == {"dataset": "ml-100k", "hit@10": 0.25, "users": 944}
+    outputs = json.loads(nb.read_text())["cells"][0]["outputs"]
+    assert ["".join(o["data"]["text/plain"]) for o in outputs] == [
+        "dataset = ml-100k", "hit@10 = 0.2500", "users = 943", "users = 944"]  # nothing else shown
+    assert results.notebook_errors(nb) == []
+
+
+def test_floors_compare_with_numbers_and_with_other_records(monkeypatch):
+    monkeypatch.setitem(report.EXPECTATIONS, "99_x", {"floors": [
+        {"metric": "model/hit@10", "at_least": "popularity/hit@10"},
+        {"metric": "model/auc", "at_least": 0.753},
+        {"metric": "model/ndcg@10", "at_least": 0.5, "expected_fail": "known gap"},
+    ]})
+    rows = report.check_floors("99_x", {"model/hit@10": 0.2, "popularity/hit@10": 0.1,
+                                        "model/auc": 0.7, "model/ndcg@10": 0.1})
+    assert [r["ok"] for r in rows] == [True, False, False]
+    assert report.check_floors("99_x", {})[0]["ok"] is False  # a missing record never passes
+
+
+def test_report_marks_missed_floor_and_failure(tmp_path, monkeypatch):
+    monkeypatch.setitem(report.EXPECTATIONS, "99_x", {"floors": [{"metric": "m", "at_least": 1.0}]})
+    nb = _notebook_with_records(tmp_path / "99_x.ipynb", "from labkit import record\nrecord('dataset', 'synthetic')\nrecord('m', 0.5)")
+    entry = report.summarise("99_x", nb, 1.0)
+    assert entry["status"] == "floor missed" and entry["dataset"] == "synthetic"
+    assert report.summarise("99_x", tmp_path / "none.ipynb", None, "boom")["status"] == "failed"
+    _, md = report.write_report([entry], tmp_path)
+    text = md.read_text()
+    assert "| [99_x](full/99_x.ipynb) | synthetic | 1 | floor missed | 0/1 |" in text
+    assert "MISSED" in text

@@ -1,0 +1,88 @@
+"""Every lesson notebook: committed clean, and executed in smoke mode with its records checked.
+
+Smoke parameters come from each notebook's metadata (``metadata.labkit.smoke``), so a new
+notebook is picked up without touching this file. Executed copies land in ``build/smoke/``;
+``make test`` then re-runs them under nbval to check that the marked cells reproduce.
+"""
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from labkit import data, report, results
+
+ROOT = Path(__file__).resolve().parents[1]
+SMOKE = ROOT / "build" / "smoke"
+NOTEBOOKS = report.discover()
+IDS = [p.stem for p in NOTEBOOKS]
+
+
+def test_there_are_notebooks():
+    assert NOTEBOOKS, "no notebooks found in notebooks/"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_committed_clean(path):
+    nb = json.loads(path.read_text())
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert not [c for c in code if c.get("outputs") or c.get("execution_count")], "outputs committed"
+    assert nb["metadata"]["kernelspec"]["name"] == report.KERNEL
+    params = [c for c in code if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(params) == 1, "exactly one cell tagged 'parameters'"
+    assert "DATASET" in report.parameter_names(path)
+    smoke = report.notebook_metadata(path).get("smoke")
+    assert isinstance(smoke, dict) and set(smoke) <= report.parameter_names(path)
+    assert nb["cells"][0]["cell_type"] == "markdown", "a notebook opens with its lesson intro"
+
+
+@pytest.fixture(scope="module")
+def executed():
+    """Run each notebook once per test session (lazily) and keep the result."""
+    cache = {}
+
+    def run(path):
+        if path not in cache:
+            out = SMOKE / path.name
+            params = report.notebook_metadata(path)["smoke"]
+            error = None
+            try:
+                report.execute(path, out, params, timeout=1800)
+            except Exception as exc:  # papermill's execution error: report the failing cell
+                error = f"{type(exc).__name__}: {exc}"
+            cache[path] = (out, error)
+        return cache[path]
+
+    return run
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_smoke_run_records_sane_metrics(path, executed):
+    out, error = executed(path)
+    assert error is None, error
+    records = results.read_records(out)
+    assert records.get("dataset") in data.DATASETS, "the notebook must record which dataset ran"
+    missing = [k for k in report.EXPECTATIONS.get(path.stem, {}).get("headline", []) if k not in records]
+    assert not missing, f"headline records missing: {missing}"
+    for name, value in records.items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            assert math.isfinite(value), f"{name} = {value}"
+            if "@" in name or name.endswith("auc"):
+                assert 0.0 <= value <= 1.0, f"{name} = {value} is not a rate"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_smoke_run_matches_known_facts_of_real_data(path, executed):
+    out, error = executed(path)
+    if error:
+        pytest.skip("the smoke run failed; see test_smoke_run_records_sane_metrics")
+    records = results.read_records(out)
+    facts = report.EXPECTATIONS.get(path.stem, {}).get("facts", {})
+    if not facts:
+        pytest.skip(f"{path.stem} declares no facts about real data")
+    if records["dataset"] not in facts:
+        pytest.skip(f"ran on {records['dataset']!r}, not real MovieLens (no mirror or download): "
+                    "real-data facts not checked")
+    expected = facts[records["dataset"]]
+    assert {k: records.get(k) for k in expected} == expected
