@@ -266,3 +266,28 @@ def hit_and_auc(scores: np.ndarray, test_items, exclude: np.ndarray | None = Non
     out = {f"hit@{kk}": float((found & (rank < kk)).mean()) for kk in np.atleast_1d(k)}
     out["auc"] = float(np.where(found, (n_cand - 1 - rank) / np.maximum(n_cand - 1, 1), 0.0).mean())
     return out
+
+
+def popularity_scores(train_items, n_items: int) -> np.ndarray:
+    """Return each item's number of training interactions, the popularity baseline's score.
+
+    Broadcast it over users (``np.broadcast_to(pop, (n_users, n_items))``) to rank, optionally
+    with each user's seen items excluded.
+
+    >>> popularity_scores([2, 0, 2, 2], 4).tolist()
+    [1.0, 0.0, 3.0, 0.0]
+    """
+    return np.bincount(np.asarray(train_items, dtype=int), minlength=n_items).astype(np.float64)
+
+
+def popularity_topk(train_items, n_users: int, n_items: int, k: int, exclude: np.ndarray | None = None) -> np.ndarray:
+    """Return the popularity baseline's (n_users, k) top-k lists: most popular training items first.
+
+    With ``exclude`` (users x items, e.g. each user's training items) every user gets the most
+    popular items they have not seen.
+
+    >>> popularity_topk([2, 0, 2, 1, 1, 2], 2, 3, 2, exclude=np.array([[0, 0, 1], [0, 0, 0]], bool)).tolist()
+    [[1, 0], [2, 1]]
+    """
+    pop = popularity_scores(train_items, n_items)
+    return topk(np.broadcast_to(pop, (n_users, n_items)), k, exclude=exclude)
