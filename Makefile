@@ -37,6 +37,7 @@ nbval: unit
 
 run: $(STAMP)
 	$(PY) -m labkit.report run --build $(BUILD)
+	$(PY) -m pytest -p no:cacheprovider -o addopts="" tests/check_floors.py -v
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks

@@ -5,7 +5,7 @@ Modules: ``data`` (MovieLens download, verification, parsing, synthetic data), `
 (recording headline numbers), ``plots`` and ``report`` (the ``make run`` report).
 """
 
-from . import data, metrics, plots, results, sequences, splits  # noqa: F401
+from . import competition, data, metrics, plots, results, sequences, splits  # noqa: F401
 from .frameworks import device, import_mxnet, seed_everything  # noqa: F401
 from .results import record  # noqa: F401
 

@@ -268,7 +268,7 @@ def fetch(name: str, allow_download: bool = True) -> Path:
         verify_file(archive, f"{name}.zip", sums)
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
         reason = f"not in the cache or the mirror, and the download failed: {exc}"
-        raise DataError(_offline_message(name, needed, reason), reason) from exc
+        raise DataError(_offline_message(name, needed, reason), reason) from None  # one clear error
     cache.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(archive) as zf:
         for f in needed:
@@ -499,3 +499,46 @@ def load(name: str = "auto", default: str = "ml-1m", allow_download: bool = True
         items=read_items(folder / files["items"]),
         users=read_users(folder / files["users"]),
     )
+
+
+# --------------------------------------------------------------------------- tutorial files (notebook 07)
+
+
+def tutorial_files(ml: MovieLens, folder: Path, n_test: int = 10) -> dict[str, Path]:
+    """Write the Funk-SVD tutorial's four CSV files from a loaded dataset; return their paths.
+
+    * ``ratings_train.csv`` / ``ratings_test.csv``: UserID, MovieID, Rating, Timestamp, sorted by
+      Timestamp (stable: file order breaks ties). The test file holds each user's ``n_test``
+      latest ratings; ratings tied with the cut (same timestamp as the ``n_test``-th latest) go to
+      test too, so a user can have a few more than ``n_test`` test rows.
+    * ``users.csv``: UserID, Gender, Age, Occupation, ZipCode; ``movies.csv``: MovieID, Title, Genres.
+
+    Ids are 0-based (raw id - 1), as in the tutorial, so MovieIDs keep the dataset's gaps.
+
+    >>> import tempfile; paths = tutorial_files(load("synthetic"), Path(tempfile.mkdtemp()))
+    >>> sorted(paths)
+    ['movies', 'ratings_test', 'ratings_train', 'users']
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    r = ml.ratings.rename(columns={"user_id": "UserID", "item_id": "MovieID", "rating": "Rating",
+                                   "timestamp": "Timestamp"})
+    r = r.assign(UserID=r.UserID - 1, MovieID=r.MovieID - 1).sort_values("Timestamp", kind="stable")
+    # the n_test-th latest timestamp of each user: everything at or after it is test
+    newest_first = r.sort_values(["UserID", "Timestamp"], ascending=[True, False], kind="stable")
+    at_cut = newest_first[newest_first.groupby("UserID").cumcount() == n_test - 1]
+    nth_latest = pd.Series(at_cut["Timestamp"].to_numpy(), index=at_cut["UserID"].to_numpy())
+    cut = r["UserID"].map(nth_latest).fillna(-np.inf)   # users with < n_test ratings: all test
+    is_test = r["Timestamp"].to_numpy() >= cut.to_numpy()
+    users = ml.users.rename(columns={"user_id": "UserID", "gender": "Gender", "age": "Age",
+                                     "occupation": "Occupation", "zip_code": "ZipCode"})
+    movies = ml.items.rename(columns={"item_id": "MovieID", "title": "Title", "genres": "Genres"})
+    frames = {
+        "ratings_train": r[~is_test], "ratings_test": r[is_test],
+        "users": users.assign(UserID=users.UserID - 1), "movies": movies.assign(MovieID=movies.MovieID - 1),
+    }
+    paths = {}
+    for name, frame in frames.items():
+        paths[name] = folder / f"{name}.csv"
+        _atomic_copy(io.BytesIO(frame.to_csv(index=False).encode("utf-8")), paths[name])
+    return paths

@@ -32,6 +32,13 @@ KERNEL = "deeprec"
 # records, the seed's printed numbers (record name -> value, and the dataset they hold for),
 # floors (record name >= a number or another record), and exact facts per real dataset that
 # tests check after a smoke run.
+FUNK_SVD_GAP = (
+    "the faithful model (MSE on observed ratings, lr 1e-4, 25 epochs) measured NDCG@10 0.0089 and "
+    "Recall@10 0.0223 on ML-100K, the only dataset available offline; ML-100K gives ~10x fewer "
+    "gradient steps than the source's ML-1M and lr 1e-3 overfits (NDCG@10 0.005); popularity is "
+    "0.0284 / 0.0588 on this protocol. The exercise solution adds a ranking objective."
+)
+
 EXPECTATIONS: dict[str, dict] = {
     "01_data_preparation": {
         "title": "Data preparation",
@@ -61,6 +68,21 @@ EXPECTATIONS: dict[str, dict] = {
         "seed": {},  # the slides print no values
         "floors": [{"metric": f"lstm/{m}@10", "at_least": f"popularity/{m}@10"}
                    for m in ("precision", "recall", "map")],
+    },
+    "07_funk_svd": {
+        "title": "Funk-SVD with the tutorial's query interface",
+        "source": "seed 002 (DataLab recommender tutorial)",
+        "protocol": "per-user validation from the 5th-last positive (rating >= 4); one event per positive "
+                    "validation rating; single-target NDCG@10 and Recall@10",
+        "headline": ["funk_svd/ndcg@10", "funk_svd/recall@10", "funk_svd/test_ndcg@10", "funk_svd/test_recall@10"],
+        "baseline": ["popularity/ndcg@10", "popularity/recall@10", "popularity_unseen/ndcg@10",
+                     "popularity_unseen/recall@10", "popularity/test_ndcg@10", "popularity/test_recall@10"],
+        "seed_dataset": "ml-1m",
+        "seed": {"funk_svd/ndcg@10": 0.021742, "funk_svd/recall@10": 0.042413},
+        "floors": [
+            {"metric": "funk_svd/ndcg@10", "at_least": 0.0217, "expected_fail": FUNK_SVD_GAP},
+            {"metric": "funk_svd/recall@10", "at_least": 0.0424, "expected_fail": FUNK_SVD_GAP},
+        ],
     },
 }
 
@@ -202,7 +224,10 @@ def summarise(stem: str, executed: Path, wall: float | None, error: str | None =
     floors = check_floors(stem, records)
     facts = check_facts(stem, records)
     missed = [f for f in floors if not f["ok"] and not f["expected_fail"]] + [f for f in facts if not f["ok"]]
+    xfailed = [f for f in floors if not f["ok"] and f["expected_fail"]]
     status = "failed" if error else ("floor missed" if missed else ("ok" if floors or facts else "ok (no floors yet)"))
+    if status == "ok" and xfailed:
+        status = f"ok; {len(xfailed)} floor(s) missed as expected"
     return {
         "notebook": stem, "title": exp.get("title", stem), "source": exp.get("source", ""),
         "protocol": exp.get("protocol", ""), "dataset": records.get("dataset"), "wall_s": wall,

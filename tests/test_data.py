@@ -198,3 +198,25 @@ def test_load_synthetic_uses_the_same_parsers(isolated):
     assert ml.ratings.columns.tolist() == ["user_id", "item_id", "rating", "timestamp"]
     assert ml.items.columns.tolist() == ["item_id", "title", "genres"]
     assert ml.users.columns.tolist() == ["user_id", "gender", "age", "occupation", "zip_code"]
+
+
+# ----------------------------------------------------------------- tutorial files (notebook 07)
+
+
+def test_tutorial_files_latest_ten_with_ties_to_test(tmp_path):
+    # user 1: 13 ratings; the 10th latest (timestamp 30) is tied with an older-position row
+    ts = [10, 20, 30, 30, 40, 50, 60, 70, 80, 90, 100, 110, 120]
+    ratings = pd.DataFrame({"user_id": 1, "item_id": np.arange(1, 14), "rating": 4, "timestamp": ts})
+    ratings = pd.concat([ratings, pd.DataFrame({"user_id": 2, "item_id": [5, 6], "rating": 3, "timestamp": [1, 2]})])
+    items = pd.DataFrame({"item_id": np.arange(1, 14), "title": "t", "genres": "Drama"})
+    users = pd.DataFrame({"user_id": [1, 2], "gender": "F", "age": 25, "occupation": "other", "zip_code": "0"})
+    paths = data.tutorial_files(data.MovieLens("x", tmp_path, ratings, items, users), tmp_path / "out")
+    train, test = pd.read_csv(paths["ratings_train"]), pd.read_csv(paths["ratings_test"])
+    assert list(train.columns) == ["UserID", "MovieID", "Rating", "Timestamp"]
+    u0_test = test[test.UserID == 0]
+    assert len(u0_test) == 11 and sorted(u0_test.Timestamp)[:2] == [30, 30]  # tie at the cut -> test
+    assert train[train.UserID == 0].MovieID.tolist() == [0, 1]  # 0-based ids
+    assert test[test.UserID == 1].MovieID.tolist() == [4, 5]  # fewer than 10 ratings: all test
+    assert train.Timestamp.is_monotonic_increasing and test.Timestamp.is_monotonic_increasing
+    assert pd.read_csv(paths["movies"]).columns.tolist() == ["MovieID", "Title", "Genres"]
+    assert pd.read_csv(paths["users"]).UserID.tolist() == [0, 1]
