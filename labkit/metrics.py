@@ -291,3 +291,21 @@ def popularity_topk(train_items, n_users: int, n_items: int, k: int, exclude: np
     """
     pop = popularity_scores(train_items, n_items)
     return topk(np.broadcast_to(pop, (n_users, n_items)), k, exclude=exclude)
+
+
+def score_all_pairs(score_fn, n_users: int, n_items: int, batch_size: int = 65536) -> np.ndarray:
+    """Return the (n_users, n_items) matrix of ``score_fn(user_ids, item_ids)`` over every pair.
+
+    ``score_fn`` takes two equal-length int arrays and returns a score per pair (any framework,
+    converted with ``np.asarray``); pairs go through it in batches of ``batch_size``. Use it for
+    models that only score given (user, item) pairs, such as NeuMF or Caser.
+
+    >>> score_all_pairs(lambda u, i: u * 10 + i, 2, 3).tolist()
+    [[0.0, 1.0, 2.0], [10.0, 11.0, 12.0]]
+    """
+    users = np.repeat(np.arange(n_users), n_items)
+    items = np.tile(np.arange(n_items), n_users)
+    out = np.empty(n_users * n_items, dtype=np.float64)
+    for lo in range(0, len(users), batch_size):
+        out[lo:lo + batch_size] = np.asarray(score_fn(users[lo:lo + batch_size], items[lo:lo + batch_size])).reshape(-1)
+    return out.reshape(n_users, n_items)

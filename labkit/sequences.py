@@ -179,3 +179,19 @@ def caser_instances(users, items, L: int) -> tuple[np.ndarray, np.ndarray, np.nd
     """
     w_users, windows = sliding_windows(users, items, L + 1)
     return w_users, windows[:, :L], windows[:, L]
+
+
+def pairwise_triples(users, items, seen: np.ndarray, rng) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return BPR's (user, positive, negative) triples: one fresh negative per interaction.
+
+    The negative of each row is drawn uniformly among the items that user never interacted
+    with (``seen``: users x items boolean, the training interactions), as d2l's ``PRDataset``
+    does; call it once per epoch for new negatives.
+
+    >>> seen = seen_matrix([0, 0], [0, 1], 1, 3)
+    >>> pairwise_triples([0, 0], [0, 1], seen, np.random.default_rng(0))[2].tolist()
+    [2, 2]
+    """
+    users, items = np.asarray(users), np.asarray(items)
+    neg = sample_negatives(rng, seen.shape[1], (len(users),), users=users, seen=seen)
+    return users, items, neg

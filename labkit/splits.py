@@ -177,3 +177,46 @@ def last_positives_split(df: pd.DataFrame, n_positive: int = 5, threshold: float
     split_row = positive & (rev_pos == n_positive)
     started = df.assign(_s=split_row).groupby("user_id")["_s"].cumsum().to_numpy() > 0
     return df[~started], df[started]
+
+
+@dataclass
+class LeaveLastOutData:
+    """The d2l 'seq-aware' implicit-feedback data of notebooks 03-05.
+
+    train / test: frames with contiguous ids (test: one row per user, in user order);
+    seen: (n_users, n_items) boolean matrix of training interactions (the items never ranked
+    for that user); test_items: each user's held-out item, indexed by user id.
+    """
+
+    train: pd.DataFrame
+    test: pd.DataFrame
+    user_map: IdMap
+    item_map: IdMap
+    seen: np.ndarray
+    test_items: np.ndarray
+
+    @property
+    def n_users(self) -> int:
+        return len(self.user_map)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_map)
+
+
+def leave_last_out_data(ratings: pd.DataFrame) -> LeaveLastOutData:
+    """Give ids from 0, hold out each user's latest interaction, and collect what training needs.
+
+    Every user must have at least 2 interactions (MovieLens users have 20 or more).
+
+    >>> df = pd.DataFrame({"user_id": [7, 7, 9, 9], "item_id": [1, 2, 2, 3], "timestamp": [1, 2, 1, 2]})
+    >>> d = leave_last_out_data(df); d.test_items.tolist(), d.seen.astype(int).tolist()
+    ([1, 2], [[1, 0, 0], [0, 1, 0]])
+    """
+    users, items = IdMap.fit(ratings["user_id"]), IdMap.fit(ratings["item_id"])
+    train, test = leave_last_out(reindex(ratings, users, items))
+    if len(test) != len(users) or train["user_id"].nunique() != len(users):
+        raise ValueError("leave-last-out needs at least 2 interactions for every user")
+    seen = np.zeros((len(users), len(items)), dtype=bool)
+    seen[train["user_id"].to_numpy(), train["item_id"].to_numpy()] = True
+    return LeaveLastOutData(train, test, users, items, seen, test["item_id"].to_numpy())

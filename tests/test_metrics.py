@@ -155,3 +155,16 @@ def test_evaluation_scales_to_ml1m_sizes_quickly():
     start = time.perf_counter()
     M.evaluate_topk(M.topk(scores, 10), truth)
     assert time.perf_counter() - start < 20  # a matrix operation, not a per-user loop
+
+
+def test_score_all_pairs_matches_a_dot_product_model():
+    rng = np.random.default_rng(2)
+    P, Q = rng.normal(size=(7, 3)), rng.normal(size=(11, 3))
+    scores = M.score_all_pairs(lambda u, i: (P[u] * Q[i]).sum(axis=1), 7, 11, batch_size=10)
+    assert np.allclose(scores, P @ Q.T)
+
+
+def test_popularity_topk_excluding_seen():
+    seen = M.truth_matrix([0, 0], [2, 1], 2, 4)
+    top = M.popularity_topk([2, 2, 2, 1, 1, 3], 2, 4, 3, exclude=seen)
+    assert top.tolist() == [[3, 0, -1], [2, 1, 3]]

@@ -109,3 +109,23 @@ def test_min_count_is_single_pass_and_ids_are_contiguous():
     assert enc.user_id.tolist() == [0, 0, 1, 1, 1] and enc.item_id.tolist() == [0, 1, 2, 3, 0]
     with pytest.raises(KeyError, match="99"):
         items.encode([99])
+
+
+def test_leave_last_out_data_collects_seen_and_test_items():
+    df = pd.DataFrame({"user_id": [5, 5, 5, 8, 8], "item_id": [30, 10, 20, 10, 40], "timestamp": [1, 2, 3, 1, 9]})
+    d = splits.leave_last_out_data(df)
+    assert (d.n_users, d.n_items) == (2, 4)  # items 10, 20, 30, 40 -> 0..3
+    assert d.test_items.tolist() == [1, 3]  # user 5's latest: item 20; user 8's: item 40
+    assert d.seen.astype(int).tolist() == [[1, 0, 1, 0], [1, 0, 0, 0]]
+    with pytest.raises(ValueError, match="at least 2"):
+        splits.leave_last_out_data(pd.DataFrame({"user_id": [1], "item_id": [1], "timestamp": [1]}))
+
+
+def test_pairwise_triples_never_draw_a_seen_item():
+    rng = np.random.default_rng(0)
+    seen = rng.random((50, 30)) < 0.5
+    users, items = np.nonzero(seen)
+    for _ in range(3):
+        u, i, j = sequences.pairwise_triples(users, items, seen, rng)
+        assert np.array_equal(u, users) and np.array_equal(i, items)
+        assert not seen[u, j].any()
