@@ -105,6 +105,24 @@ EXPECTATIONS: dict[str, dict] = {
         "floors": [{"metric": "caser/hit@50", "at_least": 0.397},
                    {"metric": "caser/auc", "at_least": 0.753}],
     },
+    "06_two_tower": {
+        "title": "Two-tower (DSSM-style) recommender",
+        "source": "seed 003 (RePlay two-tower tutorial)",
+        "protocol": "min 20 per user; global time split 80/20, cold users/items dropped; test ratings >= 4; "
+                    "trained on train (the source trained on test)",
+        "headline": ["two_tower/ndcg@10", "two_tower/hit_rate@10", "two_tower/coverage@10",
+                     "two_tower_60ep_unseen/ndcg@10", "two_tower_60ep_unseen/hit_rate@10"],
+        "baseline": ["popularity/ndcg@10", "popularity/hit_rate@10", "popularity/coverage@10",
+                     "popularity_unseen/ndcg@10", "popularity_unseen/hit_rate@10", "popularity_unseen/coverage@10"],
+        "seed_dataset": "ml-100k",
+        "seed": {"two_tower/ndcg@10": 0.0345, "two_tower/hit_rate@10": 0.221, "two_tower/coverage@10": 0.191},
+        "floors": [
+            {"metric": "two_tower/ndcg@10", "at_least": 0.0345},
+            {"metric": "two_tower/hit_rate@10", "at_least": 0.221, "expected_fail": (
+                "trained honestly on train, the faithful model measured HitRate@10 0.200 (19 of 95 test users; "
+                "the floor needs 21) on ML-100K; the source's 0.221 came from training on its test split")},
+        ],
+    },
     "07_funk_svd": {
         "title": "Funk-SVD with the tutorial's query interface",
         "source": "seed 002 (DataLab recommender tutorial)",
