@@ -81,3 +81,35 @@ def metric_bars(table: dict, title: str = ""):
     ax.legend()
     fig.tight_layout()
     return fig
+
+
+def model_vs_baseline(rows: list[dict]):
+    """Plot, per notebook, each headline metric beside the popularity baseline; return the figure.
+
+    ``rows`` are ``labkit.report.comparison_rows``: dicts with notebook, record, ours, popularity.
+    Only rows with a popularity value are drawn; returns None if there are none.
+
+    >>> model_vs_baseline([{"notebook": "02_x", "record": "m/hit@10", "ours": 0.2, "popularity": 0.1}]) is not None
+    True
+    """
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in rows if r.get("popularity") is not None and r.get("ours") is not None]
+    notebooks = list(dict.fromkeys(r["notebook"] for r in rows))
+    if not notebooks:
+        return None
+    ncols = min(3, len(notebooks))
+    nrows = -(-len(notebooks) // ncols)
+    fig, axs = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.9 * nrows), squeeze=False)
+    for ax in axs.flat[len(notebooks):]:
+        ax.axis("off")
+    for ax, nb in zip(axs.flat, notebooks):
+        mine = [r for r in rows if r["notebook"] == nb]
+        x = np.arange(len(mine))
+        ax.bar(x - 0.2, [r["ours"] for r in mine], 0.4, label="model")
+        ax.bar(x + 0.2, [r["popularity"] for r in mine], 0.4, label="popularity", color="grey")
+        ax.set_xticks(x, [r["record"] for r in mine], rotation=35, ha="right", fontsize=7)
+        ax.set_title(nb, fontsize=9)
+    axs[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -123,6 +123,12 @@ EXPECTATIONS: dict[str, dict] = {
                 "the floor needs 21) on ML-100K; the source's 0.221 came from training on its test split")},
         ],
     },
+    "08_comparison": {
+        "title": "Comparison and reproduction report",
+        "source": "all seeds",
+        "protocol": "reads the records of the executed notebooks 01-07",
+        "headline": [], "baseline": [], "seed": {}, "floors": [],
+    },
     "07_funk_svd": {
         "title": "Funk-SVD with the tutorial's query interface",
         "source": "seed 002 (DataLab recommender tutorial)",
@@ -159,19 +165,52 @@ def notebook_metadata(path: Path) -> dict:
     return json.loads(Path(path).read_text()).get("metadata", {}).get("labkit", {})
 
 
+def parameter_values(path: Path, injected: bool = True) -> dict:
+    """Return ``{name: value}`` of the notebook's ``parameters`` cell (literals only).
+
+    With ``injected`` (an executed notebook), values papermill injected override the defaults.
+
+    >>> parameter_values(discover()[0])["SEED"]
+    0
+    """
+    import ast
+
+    nb = json.loads(Path(path).read_text())
+    values = {}
+    for cell in nb["cells"]:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if "parameters" in tags or (injected and "injected-parameters" in tags):
+            for node in ast.parse("".join(cell["source"])).body:
+                if isinstance(node, ast.Assign):
+                    try:
+                        value = ast.literal_eval(node.value)
+                    except ValueError:
+                        continue
+                    for target in node.targets:
+                        names = target.elts if isinstance(target, ast.Tuple) else [target]
+                        vals = value if isinstance(target, ast.Tuple) else [value]
+                        values.update({n.id: v for n, v in zip(names, vals) if isinstance(n, ast.Name)})
+    return values
+
+
 def parameter_names(path: Path) -> set[str]:
     """Return the names assigned in the notebook's ``parameters`` cell.
 
     >>> "DATASET" in parameter_names(discover()[0])
     True
     """
-    nb = json.loads(Path(path).read_text())
-    for cell in nb["cells"]:
-        if "parameters" in cell.get("metadata", {}).get("tags", []):
-            src = "".join(cell["source"])
-            return {line.split("=")[0].strip() for line in src.splitlines()
-                    if "=" in line and not line.lstrip().startswith("#")}
-    return set()
+    return set(parameter_values(path, injected=False))
+
+
+def papermill_seconds(executed: Path) -> float | None:
+    """Return the wall seconds papermill recorded for an executed notebook, or None.
+
+    >>> papermill_seconds(Path("missing.ipynb")) is None
+    True
+    """
+    if not Path(executed).is_file():
+        return None
+    return json.loads(Path(executed).read_text()).get("metadata", {}).get("papermill", {}).get("duration")
 
 
 def execute(path: Path, out: Path, parameters: dict, timeout: int | None = None) -> float:
@@ -229,6 +268,33 @@ def check_facts(stem: str, records: dict) -> list[dict]:
     return [{"name": k, "value": records.get(k), "expected": v, "ok": records.get(k) == v} for k, v in known.items()]
 
 
+def comparison_rows(entries: list[dict]) -> list[dict]:
+    """Return one row per headline record: notebook, dataset, record, ours, popularity, popularity
+    without seen items, the source's number, and the floor (bound, held) where there is one.
+
+    >>> comparison_rows([])
+    []
+    """
+    rows = []
+    for e in entries:
+        floors = {f["metric"]: f for f in e["floors"]}
+        for name in e["headline"]:
+            metric = name.split("/", 1)[-1]
+            floor = floors.get(name)
+            comparable = "d2l" not in name   # the baselines were measured with the corrected evaluator
+            rows.append({
+                "notebook": e["notebook"], "dataset": e["dataset"], "record": name,
+                "ours": e["records"].get(name),
+                "popularity": e["baseline"].get(f"popularity/{metric}") if comparable else None,
+                "popularity_unseen": e["baseline"].get(f"popularity_unseen/{metric}") if comparable else None,
+                "source": e["seed"].get(name), "source_dataset": e.get("seed_dataset"),
+                "floor": None if floor is None else floor["bound"],
+                "floor_held": None if floor is None else floor["ok"],
+                "expected_fail": None if floor is None else floor["expected_fail"],
+            })
+    return rows
+
+
 def _fmt(v) -> str:
     if isinstance(v, bool) or v is None:
         return "" if v is None else str(v)
@@ -272,6 +338,8 @@ def summarise(stem: str, executed: Path, wall: float | None, error: str | None =
     """
     exp = EXPECTATIONS.get(stem, {})
     records = read_records(executed) if executed.is_file() else {}
+    wall = wall if wall is not None else papermill_seconds(executed)
+    params = parameter_values(executed) if executed.is_file() else {}
     if executed.is_file() and error is None:
         errors = notebook_errors(executed)
         error = errors[0] if errors else None
@@ -285,6 +353,8 @@ def summarise(stem: str, executed: Path, wall: float | None, error: str | None =
     return {
         "notebook": stem, "title": exp.get("title", stem), "source": exp.get("source", ""),
         "protocol": exp.get("protocol", ""), "dataset": records.get("dataset"), "wall_s": wall,
+        "seed_param": params.get("SEED"),
+        "seconds_per_epoch": {k: v for k, v in records.items() if k.endswith("seconds_per_epoch")},
         "records": records,
         "headline": {k: records.get(k) for k in exp.get("headline", [])},
         "baseline": {k: records.get(k) for k in exp.get("baseline", [])},
@@ -293,7 +363,7 @@ def summarise(stem: str, executed: Path, wall: float | None, error: str | None =
     }
 
 
-def write_report(entries: list[dict], build: Path, seed_note: str = "") -> tuple[Path, Path]:
+def write_report(entries: list[dict], build: Path, seed_note: str = "", figure: str | None = None) -> tuple[Path, Path]:
     """Write ``report.json`` and ``report.md`` into ``build`` and return their paths.
 
     >>> write_report([], Path("/tmp/labkit-report-doctest"))[1].name
@@ -309,18 +379,41 @@ def write_report(entries: list[dict], build: Path, seed_note: str = "") -> tuple
              f"Generated {payload['generated']} on {env['cpus']} CPUs ({env['machine']}), GPU: {env['gpu']}. "
              f"numpy {env['numpy']}, pandas {env['pandas']}, tensorflow-cpu {env['tensorflow-cpu']}, "
              f"torch {env['torch']}, mxnet {env['mxnet']}, Python {env['python']}." + seed_note, "",
-             "| notebook | dataset | wall s | status | floors held |", "|---|---|---|---|---|"]
+             "| notebook | dataset | seed | wall s | s / epoch | status | floors held |",
+             "|---|---|---|---|---|---|---|"]
     for e in entries:
         held = sum(f["ok"] for f in e["floors"])
         floors = f"{held}/{len(e['floors'])}" if e["floors"] else "none yet"
         if e.get("facts"):
             floors += f"; facts {sum(f['ok'] for f in e['facts'])}/{len(e['facts'])}"
         wall = f"{e['wall_s']:.0f}" if e["wall_s"] is not None else ""
-        lines.append(f"| [{e['notebook']}](full/{e['notebook']}.ipynb) | {e['dataset'] or ''} | {wall} "
+        epoch = ", ".join(f"{v:.2f}" for v in e.get("seconds_per_epoch", {}).values())
+        lines.append(f"| [{e['notebook']}](full/{e['notebook']}.ipynb) | {e['dataset'] or ''} | "
+                     f"{'' if e.get('seed_param') is None else e['seed_param']} | {wall} | {epoch} "
                      f"| {e['status']} | {floors} |")
-    lines.append("")
+    rows = [r for r in comparison_rows(entries) if r["popularity"] is not None or r["source"] is not None]
+    if rows:
+        lines += ["", "Headline metrics beside the popularity baseline (same split, same metric) and the "
+                  "source's printed number:", "",
+                  "| notebook | metric | ours | popularity | popularity, unseen only | source | floor |",
+                  "|---|---|---|---|---|---|---|"]
+        for r in rows:
+            floor = "" if r["floor"] is None else (f"{_fmt(r['floor'])} " + (
+                "held" if r["floor_held"] else ("missed (expected)" if r["expected_fail"] else "MISSED")))
+            lines.append(f"| {r['notebook']} | {r['record']} | {_fmt(r['ours'])} | {_fmt(r['popularity'])} "
+                         f"| {_fmt(r['popularity_unseen'])} | {_fmt(r['source'])}"
+                         + (f" ({r['source_dataset']})" if r["source"] is not None and r["source_dataset"] != r["dataset"] else "")
+                         + f" | {floor} |")
+    if figure:
+        lines += ["", f"![model vs popularity]({figure})"]
+    if any(e["notebook"].startswith("08_") for e in entries):
+        lines += ["", "The discussion of these numbers is in [08_comparison](full/08_comparison.ipynb)."]
+    lines += ["", "# Details", ""]
     for e in entries:
         lines += [f"## {e['notebook']}: {e['title']}", ""]
+        if not e["headline"] and not e["records"]:
+            lines += ["No records.", ""]
+            continue
         if e["source"]:
             lines.append(f"Source: {e['source']}. Protocol: {e['protocol']}.")
         lines.append(f"Dataset: {e['dataset']}. Status: **{e['status']}**."
@@ -344,6 +437,49 @@ def write_report(entries: list[dict], build: Path, seed_note: str = "") -> tuple
     md_path = build / "report.md"
     md_path.write_text("\n".join(lines) + "\n")
     return json_path, md_path
+
+
+def write_figure(entries: list[dict], path: Path) -> str | None:
+    """Draw the report's one figure (each notebook's headline metrics beside popularity) to ``path``.
+
+    Returns the file name relative to the report, or None when there is nothing to draw.
+
+    >>> write_figure([], Path("/tmp/none.png")) is None
+    True
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from .plots import model_vs_baseline
+
+    fig = model_vs_baseline(comparison_rows(entries))
+    if fig is None:
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    return path.name
+
+
+def compare(a: Path, b: Path, digits: int = 4) -> list[str]:
+    """Return the records that differ between two report.json files when rounded to ``digits``.
+
+    Timing records (``*seconds*``) are ignored; an empty list means the two runs reproduce.
+
+    Example::
+
+        compare(Path("run1/report.json"), Path("build/report.json"))   # [] when identical
+    """
+    def values(path):
+        out = {}
+        for e in json.loads(Path(path).read_text())["notebooks"]:
+            for k, v in e["records"].items():
+                if "seconds" not in k:
+                    out[(e["notebook"], k)] = round(v, digits) if isinstance(v, float) else v
+        return out
+
+    va, vb = values(a), values(b)
+    return [f"{nb} {k}: {va.get((nb, k))} vs {vb.get((nb, k))}" for nb, k in sorted(set(va) | set(vb))
+            if va.get((nb, k)) != vb.get((nb, k))]
 
 
 def run(build: Path, only: list[str] | None = None) -> int:
@@ -371,7 +507,8 @@ def run(build: Path, only: list[str] | None = None) -> int:
         entry = summarise(path.stem, out, wall, error)
         print(f"[make run] {path.name}: {entry['status']} on {entry['dataset']} in {wall:.0f}s", flush=True)
         entries.append(entry)
-    _, md = write_report(entries, build)
+    figure = write_figure(entries, build / "report.png")
+    _, md = write_report(entries, build, figure=figure)
     print(f"[make run] report: {md}")
     bad = [e["notebook"] for e in entries if e["status"] in ("failed", "floor missed")]
     if bad:
@@ -381,15 +518,21 @@ def run(build: Path, only: list[str] | None = None) -> int:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m labkit.report", description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=["run", "write"], help="run: execute then report; write: report only")
+    parser.add_argument("command", choices=["run", "write", "compare"],
+                        help="run: execute then report; write: report only; compare A B: do two runs agree?")
+    parser.add_argument("files", nargs="*", type=Path, help="with compare: two report.json files")
     parser.add_argument("--build", type=Path, default=REPO_ROOT / "build")
     parser.add_argument("--only", nargs="*", help="notebook stems to run (default: all)")
     args = parser.parse_args(argv)
     if args.command == "run":
         return run(args.build, args.only)
+    if args.command == "compare":
+        diffs = compare(*args.files)
+        print("\n".join(diffs) if diffs else "identical to the printed precision (timings ignored)")
+        return 1 if diffs else 0
     entries = [summarise(p.stem, args.build / "full" / p.name, None) for p in discover()
                if not args.only or p.stem in args.only]
-    write_report(entries, args.build)
+    write_report(entries, args.build, figure=write_figure(entries, args.build / "report.png"))
     return 0
 
 

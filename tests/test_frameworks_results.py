@@ -91,5 +91,29 @@ def test_report_marks_missed_floor_and_failure(tmp_path, monkeypatch):
     assert report.summarise("99_x", tmp_path / "none.ipynb", None, "boom")["status"] == "failed"
     _, md = report.write_report([entry], tmp_path)
     text = md.read_text()
-    assert "| [99_x](full/99_x.ipynb) | synthetic | 1 | floor missed | 0/1 |" in text
+    assert "| [99_x](full/99_x.ipynb) | synthetic |  | 1 |  | floor missed | 0/1 |" in text
     assert "MISSED" in text
+
+
+def test_compare_reports_ignores_timings_and_rounds(tmp_path):
+    def write(name, value, seconds):
+        path = tmp_path / name
+        path.write_text(json.dumps({"notebooks": [{"notebook": "02_x", "records": {
+            "dataset": "ml-100k", "m": value, "seconds_per_epoch": seconds}}]}))
+        return path
+
+    a = write("a.json", 0.123456, 3.0)
+    assert report.compare(a, write("b.json", 0.123461, 9.0)) == []  # equal at 4 decimals, timing ignored
+    assert report.compare(a, write("c.json", 0.1236, 3.0)) == ["02_x m: 0.1235 vs 0.1236"]
+
+
+def test_parameter_values_prefers_injected(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell("DATASET = 'ml-1m'\nEPOCHS = 10\nA, B = 1, 2")
+    params.metadata["tags"] = ["parameters"]
+    injected = nbformat.v4.new_code_cell("DATASET = 'auto'")
+    injected.metadata["tags"] = ["injected-parameters"]
+    nb.cells = [params, injected]
+    nbformat.write(nb, tmp_path / "p.ipynb")
+    assert report.parameter_values(tmp_path / "p.ipynb") == {"DATASET": "auto", "EPOCHS": 10, "A": 1, "B": 2}
+    assert report.parameter_names(tmp_path / "p.ipynb") == {"DATASET", "EPOCHS", "A", "B"}
