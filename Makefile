@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.installed
 KERNEL := deeprec
 BUILD  := build
 
-.PHONY: all venv test unit notebooks nbval run lab clean distclean
+.PHONY: all venv test unit notebooks nbval run lab student grade clean distclean
 
 all: test
 
@@ -41,6 +41,14 @@ run: $(STAMP)
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks
+
+# Exercises (see exercises/README.md): student versions into build/exercises/student, and grading
+# of a folder of completed notebooks: make grade DIR=path/to/folder [RATINGS_TEST=.../ratings_test.csv]
+student: $(STAMP)
+	$(PY) -m labkit.exercises student exercises $(BUILD)/exercises/student
+
+grade: $(STAMP)
+	$(PY) -m labkit.exercises grade $(DIR) $(if $(RATINGS_TEST),--ratings-test $(RATINGS_TEST))
 
 clean:
 	rm -rf $(BUILD) .pytest_cache

@@ -91,7 +91,7 @@ def seen_matrix(users, items, n_users: int, n_items: int) -> np.ndarray:
 
 
 @dataclass
-class WindowData:
+class WindowData(splits.IdCounts):
     """Notebook 01's arrays (seed 000), ready for the LSTM of notebook 02.
 
     x_train: (n, 1 + feed_len) user id then the feed items; targets_train: (n, target_len +
@@ -108,14 +108,6 @@ class WindowData:
     test: pd.DataFrame
     user_map: splits.IdMap
     item_map: splits.IdMap
-
-    @property
-    def n_users(self) -> int:
-        return len(self.user_map)
-
-    @property
-    def n_items(self) -> int:
-        return len(self.item_map)
 
 
 def window_dataset(ratings: pd.DataFrame, feed_len: int = 5, target_len: int = 3, n_neg: int = 10,

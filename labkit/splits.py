@@ -179,8 +179,20 @@ def last_positives_split(df: pd.DataFrame, n_positive: int = 5, threshold: float
     return df[~started], df[started]
 
 
+class IdCounts:
+    """Mixin for data holders with ``user_map`` / ``item_map``: their sizes as n_users / n_items."""
+
+    @property
+    def n_users(self) -> int:
+        return len(self.user_map)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_map)
+
+
 @dataclass
-class LeaveLastOutData:
+class LeaveLastOutData(IdCounts):
     """The d2l 'seq-aware' implicit-feedback data of notebooks 03-05.
 
     train / test: frames with contiguous ids (test: one row per user, in user order);
@@ -194,14 +206,6 @@ class LeaveLastOutData:
     item_map: IdMap
     seen: np.ndarray
     test_items: np.ndarray
-
-    @property
-    def n_users(self) -> int:
-        return len(self.user_map)
-
-    @property
-    def n_items(self) -> int:
-        return len(self.item_map)
 
 
 def leave_last_out_data(ratings: pd.DataFrame) -> LeaveLastOutData:
