@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.installed
 KERNEL := deeprec
 BUILD  := build
 
-.PHONY: all venv test unit notebooks nbval run lab student grade clean distclean
+.PHONY: all venv test unit nbval run lab student grade clean distclean
 
 all: test
 

@@ -1,8 +1,10 @@
 """labkit: the small helper package shared by the course notebooks.
 
-Modules: ``data`` (MovieLens download, verification, parsing, synthetic data), ``splits``,
-``sequences``, ``metrics``, ``frameworks`` (MXNet import shim, seeding, device), ``results``
-(recording headline numbers), ``plots`` and ``report`` (the ``make run`` report).
+Modules: ``data`` (MovieLens download, verification, parsing, synthetic data, the Funk-SVD
+tutorial files), ``splits``, ``sequences``, ``metrics``, ``frameworks`` (MXNet import shim, seeding,
+device), ``results`` (recording headline numbers), ``plots``, ``report`` (the ``make run`` report),
+``competition`` (notebook 07's submissions), ``exercises`` (student versions, grading) and
+``gluon`` (the MXNet notebooks' losses and training loop; imports MXNet, so import it explicitly).
 """
 
 from . import competition, data, metrics, plots, results, sequences, splits  # noqa: F401
