@@ -1,13 +1,14 @@
 """labkit: the small helper package shared by the course notebooks.
 
 Modules: ``data`` (MovieLens download, verification, parsing, synthetic data, the Funk-SVD
-tutorial files), ``splits``, ``sequences``, ``metrics``, ``frameworks`` (MXNet import shim, seeding,
+tutorial files), ``splits``, ``sequences``, ``metrics``, ``stats`` (bootstrap intervals and verdicts),
+``baselines`` (popularity, item-kNN, EASE, transition counts), ``frameworks`` (MXNet import shim, seeding,
 device), ``results`` (recording headline numbers), ``plots``, ``report`` (the ``make run`` report),
 ``competition`` (notebook 07's submissions), ``exercises`` (student versions, grading) and
 ``gluon`` (the MXNet notebooks' losses and training loop; imports MXNet, so import it explicitly).
 """
 
-from . import competition, data, metrics, plots, results, sequences, splits  # noqa: F401
+from . import baselines, competition, data, metrics, plots, results, sequences, splits, stats  # noqa: F401
 from .frameworks import device, import_mxnet, seed_everything  # noqa: F401
 from .results import record  # noqa: F401
 

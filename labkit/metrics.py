@@ -18,8 +18,15 @@ user's truth set; ``n_rec`` = the number of real recommendations, ``min(k, candi
 * coverage@k = distinct recommended items that occur in train / distinct train items (RePlay).
 
 Users with an empty truth set get NaN per-user values and are left out of every mean.
-Ties in scores are broken by the lower item id, always (a stable sort), as d2l's ``sorted``
-over ascending candidate ids does.
+
+Ties favour no item. ``topk`` breaks ties between equal scores at random (seeded, so the same
+call gives the same lists); ``hit_and_auc`` uses the expected rank under a random tie-break, so
+a model that gives every item the same score gets AUC 0.5 and hit@k = k / candidates exactly.
+d2l's evaluator, which puts the lower item id first among ties (its candidates come in
+ascending id order and Python's sort is stable), is kept behind ``d2l_compatible=True`` (and
+``topk(..., ties="low_id")``) for comparing with its published numbers like for like.
+NaN scores rank below every number; -inf and +inf are ordinary extremes; only ``exclude``
+removes items from the candidates.
 """
 
 from __future__ import annotations
@@ -51,29 +58,139 @@ def truth_from_lists(lists, n_items: int) -> np.ndarray:
     return truth_matrix(rows, cols, len(lists), n_items)
 
 
-def topk(scores: np.ndarray, k: int, exclude: np.ndarray | None = None, chunk: int = 2048) -> np.ndarray:
-    """Return the (n_users, k) item ids with the highest scores, best first; ties go to the lower id.
+_EXCLUDED = np.iinfo(np.int64).min      # order key of an excluded item: never a candidate
+_NAN_KEY = _EXCLUDED + 1                 # order key of a NaN score: below -inf, still a candidate
+
+
+def order_keys(scores, exclude=None) -> np.ndarray:
+    """Return int64 keys that sort like ``scores`` (NaN lowest, -0.0 == 0.0), excluded items below all.
+
+    Equal scores give equal keys, so ties stay ties. ``topk`` uses them when scores hold NaN
+    (or -inf together with ``exclude``), where plain floats cannot keep those cases apart.
+
+    >>> k = order_keys(np.array([[1.5, -np.inf, np.nan, 0.0, -0.0, np.inf, -2.0]]))
+    >>> np.argsort(k[0], kind="stable").tolist(), bool(k[0, 3] == k[0, 4])
+    ([2, 1, 6, 3, 4, 0, 5], True)
+    """
+    s = np.array(scores, dtype=np.float64)            # a copy: never modify the caller's scores
+    s += 0.0                                          # turns -0.0 into 0.0: the same score
+    nan = np.isnan(s)
+    keys = s.view(np.int64)
+    keys ^= (keys >> 63) & np.int64(0x7FFFFFFFFFFFFFFF)   # negative floats: reverse their bit order
+    np.copyto(keys, _NAN_KEY, where=nan)
+    if exclude is not None:
+        np.copyto(keys, _EXCLUDED, where=np.asarray(exclude, dtype=bool))
+    return keys
+
+
+def _selection_keys(block, exclude):
+    """Return (keys, floor): keys that order candidates like the scores; items with key <= floor are excluded.
+
+    Plain floats (the scores themselves, excluded items set to -inf) when that is unambiguous,
+    which is the fast path; ``order_keys`` otherwise.
+    """
+    block = np.asarray(block)
+    if np.issubdtype(block.dtype, np.floating) and not np.isnan(block).any():
+        if exclude is None:
+            return block, None
+        if not np.isneginf(block).any():
+            keys = block.copy()
+            np.copyto(keys, -np.inf, where=exclude)
+            return keys, -np.inf
+    return order_keys(block, exclude), _EXCLUDED
+
+
+def _shortlist(keys: np.ndarray, k: int, block: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """Return (columns, their keys), padded per row, of every item that can be among a row's k largest keys.
+
+    The k-th largest of the row's block maxima (blocks of ``block`` items) is a lower bound of
+    the row's k-th largest key, so items below it can be dropped before the exact selection.
+    Padding: column ``n_items`` with the lowest key of the dtype (a row whose bound is that lowest
+    key keeps all its items, so padding never competes with a real item).
+    """
+    n, m = keys.shape
+    n_blocks = m // block
+    if n_blocks <= 2 * k:
+        return np.broadcast_to(np.arange(m), keys.shape), keys
+    low = -np.inf if keys.dtype.kind == "f" else _EXCLUDED
+    maxima = keys[:, :n_blocks * block].reshape(n, n_blocks, block).max(axis=2)
+    if m > n_blocks * block:
+        maxima = np.concatenate([maxima, keys[:, n_blocks * block:].max(axis=1, keepdims=True)], axis=1)
+    bound = np.partition(maxima, maxima.shape[1] - k, axis=1)[:, maxima.shape[1] - k]
+    keep = keys >= bound[:, None]
+    counts = keep.sum(axis=1)
+    rows, cols = np.nonzero(keep)
+    slot = np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts)
+    out_cols = np.full((n, counts.max()), m, dtype=np.int64)
+    out_keys = np.full((n, counts.max()), low, dtype=keys.dtype)
+    out_cols[rows, slot] = cols
+    out_keys[rows, slot] = keys[rows, cols]
+    return out_cols, out_keys
+
+
+def topk(scores: np.ndarray, k: int, exclude: np.ndarray | None = None, ties: str = "random",
+         seed: int = 0, chunk: int = 1024) -> np.ndarray:
+    """Return the (n_users, k) item ids with the highest scores, best first.
 
     ``exclude`` (boolean, same shape as ``scores``) removes items from the candidates, e.g. each
-    user's training items. When fewer than k candidates remain (or k > n_items) the row is padded
-    with -1. Users are processed in chunks to bound memory.
+    user's training items; nothing else does (NaN scores rank last, +-inf are ordinary extremes).
+    When fewer than k candidates remain (or k > n_items) the row is padded with -1.
+    Ties: ``"random"`` (default) orders equal scores at random, seeded by ``seed``, so no item id
+    is favoured and the same call returns the same lists; ``"low_id"`` puts the lower id first
+    (d2l's order). It selects with ``argpartition`` and sorts only the k chosen items, in chunks
+    of users to bound memory.
 
-    >>> topk(np.array([[0.1, 0.9, 0.5, 0.9]]), 3).tolist()
+    >>> topk(np.array([[0.1, 0.9, 0.5, 0.7]]), 3).tolist()
     [[1, 3, 2]]
     >>> topk(np.array([[0.1, 0.9, 0.5]]), 5, exclude=np.array([[False, True, False]])).tolist()
     [[2, 0, -1, -1, -1]]
+    >>> topk(np.array([[np.inf, 1.0, np.nan, 0.5]]), 4).tolist()
+    [[0, 1, 3, 2]]
+    >>> topk(np.zeros((1, 6)), 3, ties="low_id").tolist()
+    [[0, 1, 2]]
     """
+    if ties not in ("random", "low_id"):
+        raise ValueError(f"ties must be 'random' or 'low_id', not {ties!r}")
     scores = np.asarray(scores)
     n_users, n_items = scores.shape
     out = np.full((n_users, k), NO_ITEM, dtype=np.int64)
     kk = min(k, n_items)
+    if kk <= 0:
+        return out
+    rng = np.random.default_rng(seed)
     for lo in range(0, n_users, chunk):
-        block = -scores[lo:lo + chunk].astype(np.float64)
-        if exclude is not None:
-            block[exclude[lo:lo + chunk]] = np.inf
-        order = np.argsort(block, axis=1, kind="stable")[:, :kk]
-        valid = np.isfinite(np.take_along_axis(block, order, axis=1))
-        out[lo:lo + chunk, :kk] = np.where(valid, order, NO_ITEM)
+        keys, floor = _selection_keys(scores[lo:lo + chunk],
+                                      None if exclude is None else np.asarray(exclude[lo:lo + chunk], dtype=bool))
+        n = len(keys)
+        cols, keys = _shortlist(keys, kk)       # drop items that cannot reach the top kk (fast path)
+        width = keys.shape[1]
+        rows = np.arange(n)[:, None]
+        part = np.argpartition(keys, width - kk, axis=1)[:, width - kk:]   # the kk largest keys
+        cut = keys[rows, part].min(axis=1, keepdims=True)
+        n_above = (keys > cut).sum(axis=1)
+        short = kk - n_above                                   # places left for items tied at the cut
+        ambiguous = np.flatnonzero((keys == cut).sum(axis=1) > short)
+        if len(ambiguous):
+            # fill those places with tied items drawn at random (or the lowest ids)
+            k_amb, cut_amb = keys[ambiguous], cut[ambiguous]
+            at_cut = k_amb == cut_amb
+            priority = (rng.random(k_amb.shape) if ties == "random"
+                        else np.broadcast_to(cols[ambiguous], k_amb.shape).astype(np.float64))
+            priority[~at_cut] = np.inf
+            need = short[ambiguous]
+            first = np.argpartition(priority, need.max() - 1, axis=1)[:, :need.max()]
+            first = np.take_along_axis(first, np.argsort(np.take_along_axis(priority, first, axis=1), axis=1), axis=1)
+            chosen = k_amb > cut_amb
+            chosen[np.arange(len(ambiguous))[:, None], first] |= np.arange(need.max())[None, :] < need[:, None]
+            part[ambiguous] = np.nonzero(chosen)[1].reshape(len(ambiguous), kk)
+        # order the kk chosen items: by key, best first; equal keys at random (or lower id first)
+        chosen_keys, chosen_cols = keys[rows, part], np.broadcast_to(cols, keys.shape)[rows, part]
+        tiebreak = rng.random(part.shape) if ties == "random" else -chosen_cols
+        order = np.lexsort((tiebreak, chosen_keys), axis=1)[:, ::-1]
+        best = np.take_along_axis(chosen_cols, order, axis=1)
+        if floor is not None:
+            best = np.where(np.take_along_axis(chosen_keys, order, axis=1) > floor, best, NO_ITEM)
+        out[lo:lo + n, :kk] = best
     return out
 
 
@@ -176,6 +293,16 @@ METRICS = {
 }
 
 
+def per_user_topk(topk_items, truth, metrics=("precision", "recall", "map", "ndcg", "hit_rate")) -> dict:
+    """Return ``{f"{name}@{k}": per-user values}`` (NaN for users with an empty truth set).
+
+    >>> per_user_topk(np.array([[1, 0], [2, 0]]), truth_matrix([0, 1], [1, 1], 2, 3), ("hit_rate",))
+    {'hit_rate@2': array([1., 0.])}
+    """
+    k = topk_items.shape[1]
+    return {f"{m}@{k}": METRICS[m](topk_items, truth) for m in metrics}
+
+
 def evaluate_topk(topk_items, truth, metrics=("precision", "recall", "map", "ndcg", "hit_rate")) -> dict:
     """Return ``{f"{name}@{k}": mean over users}`` for the named metrics, plus ``users`` evaluated.
 
@@ -223,16 +350,19 @@ def coverage_at_k(topk_items, train_items) -> float:
 
 
 def candidate_ranks(scores: np.ndarray, test_items, exclude: np.ndarray | None = None,
-                    d2l_compatible: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Return (rank, n_candidates) of each user's single test item among that user's candidates.
+                    d2l_compatible: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return (higher, tied, n_candidates) for each user's single test item among that user's candidates.
 
-    Candidates are all items except ``exclude`` (each user's training items). The rank counts,
-    from 0, the candidates scored higher plus those scored equal with a lower id. With
-    ``d2l_compatible=True`` the candidate pool is d2l's buggy ``range(num_users)``: items with an
-    id >= n_users are never candidates, and a test item among them gets rank -1 (a miss).
+    Candidates are all items except ``exclude`` (each user's training items). ``higher`` counts
+    the candidates scored above the test item, ``tied`` the other candidates with the same score
+    (NaN scores rank below every number and tie with each other). A test item that is not a
+    candidate gets ``higher = -1``. With ``d2l_compatible=True`` the candidate pool is d2l's
+    buggy ``range(num_users)`` (items with an id >= n_users are never candidates) and ties go to
+    the lower id, as in d2l: ``higher`` then also counts tied candidates with a lower id and
+    ``tied`` is 0.
 
     >>> candidate_ranks(np.array([[0.9, 0.1, 0.5, 0.5]]), [3], exclude=np.array([[True, 0, 0, 0]], bool))
-    (array([1]), array([3]))
+    (array([0]), array([1]), array([3]))
     """
     scores = np.asarray(scores, dtype=np.float64)
     n_users, n_items = scores.shape
@@ -241,31 +371,52 @@ def candidate_ranks(scores: np.ndarray, test_items, exclude: np.ndarray | None =
     if d2l_compatible:
         cand[:, n_users:] = False
     rows = np.arange(n_users)
-    s_test = scores[rows, test_items][:, None]
-    ids = np.arange(n_items)
-    before = cand & ((scores > s_test) | ((scores == s_test) & (ids < test_items[:, None])))
-    rank = before.sum(axis=1)
-    rank = np.where(cand[rows, test_items], rank, -1)
-    return rank, cand.sum(axis=1)
+    keys = order_keys(scores)                                # NaN lowest, comparisons exact
+    k_test = keys[rows, test_items][:, None]
+    others = cand.copy()
+    others[rows, test_items] = False
+    higher = (others & (keys > k_test)).sum(axis=1)
+    tied = (others & (keys == k_test)).sum(axis=1)
+    if d2l_compatible:
+        higher = higher + (others & (keys == k_test) & (np.arange(n_items) < test_items[:, None])).sum(axis=1)
+        tied = np.zeros_like(tied)
+    higher = np.where(cand[rows, test_items], higher, -1)
+    return higher, tied, cand.sum(axis=1)
+
+
+def hit_and_auc_per_user(scores: np.ndarray, test_items, exclude: np.ndarray | None = None, k=10,
+                         d2l_compatible: bool = False) -> dict[str, np.ndarray]:
+    """Return per-user ``{"hit@k": ..., "auc": ...}`` arrays for one held-out test item per user.
+
+    hit@k: the probability that the test item ranks in the top k of the user's candidates (items
+    not in ``exclude``) when ties are broken at random: 1 or 0 without ties. AUC: the share of
+    the other candidates ranked below the test item, ties counting half (the ROC definition):
+    (n_cand - 1 - higher - tied / 2) / (n_cand - 1). A test item that is not a candidate scores 0
+    on both, as in d2l. ``d2l_compatible=True`` uses d2l's candidates and id order (see
+    ``candidate_ranks``). ``k`` may be an int or a tuple of ints.
+
+    >>> out = hit_and_auc_per_user(np.zeros((1, 5)), [2], k=1)   # a constant model
+    >>> out["hit@1"].tolist(), out["auc"].tolist()
+    ([0.2], [0.5])
+    """
+    higher, tied, n_cand = candidate_ranks(scores, test_items, exclude, d2l_compatible)
+    found = higher >= 0
+    out = {f"hit@{kk}": np.where(found, np.clip((kk - higher) / (tied + 1), 0.0, 1.0), 0.0)
+           for kk in np.atleast_1d(k)}
+    out["auc"] = np.where(found, (n_cand - 1 - higher - tied / 2) / np.maximum(n_cand - 1, 1), 0.0)
+    return out
 
 
 def hit_and_auc(scores: np.ndarray, test_items, exclude: np.ndarray | None = None, k=10,
                 d2l_compatible: bool = False) -> dict:
-    """Return d2l's ``{"hit@k", "auc"}`` means over users, one held-out test item per user.
-
-    ``k`` may be an int or a tuple of ints (one ``hit@k`` each).
-    hit@k: the test item ranks in the top k of the user's candidates (items not in ``exclude``);
-    AUC: (n_cand - 1 - rank) / (n_cand - 1); a test item that is not a candidate scores 0 for both.
+    """Return d2l's ``{"hit@k", "auc"}`` as means over users (see ``hit_and_auc_per_user``).
 
     >>> s = np.array([[0.2, 0.9, 0.5], [0.3, 0.2, 0.1]])
     >>> hit_and_auc(s, [2, 0], k=1)
     {'hit@1': 0.5, 'auc': 0.75}
     """
-    rank, n_cand = candidate_ranks(scores, test_items, exclude, d2l_compatible)
-    found = rank >= 0
-    out = {f"hit@{kk}": float((found & (rank < kk)).mean()) for kk in np.atleast_1d(k)}
-    out["auc"] = float(np.where(found, (n_cand - 1 - rank) / np.maximum(n_cand - 1, 1), 0.0).mean())
-    return out
+    return {name: float(v.mean()) for name, v in
+            hit_and_auc_per_user(scores, test_items, exclude, k, d2l_compatible).items()}
 
 
 def popularity_scores(train_items, n_items: int) -> np.ndarray:

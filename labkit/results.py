@@ -1,8 +1,11 @@
 """Recording a notebook's headline numbers and reading them back from the executed notebook.
 
 ``record(name, value)`` displays the value and stores it in the cell output under the
-MIME type ``application/vnd.labkit.record+json``; ``read_records(path)`` collects them from an
-executed ``.ipynb``. Nothing else is written: the executed notebook is the record.
+MIME type ``application/vnd.labkit.record+json``; ``show(...)`` displays one results table
+(each model's metrics with 95% intervals, and each comparison's difference with its verdict)
+and stores all of its numbers the same way. ``read_records(path)`` collects the values from an
+executed ``.ipynb`` and ``read_intervals(path)`` their intervals. Nothing else is written: the
+executed notebook is the record.
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+
+from .stats import Estimate, verdict
 
 MIME = "application/vnd.labkit.record+json"
 
@@ -23,45 +28,129 @@ def _plain(value):
     return value
 
 
+def _entry(name: str, value) -> dict:
+    """The stored form of one record: name, value and, for an Estimate, its interval."""
+    if isinstance(value, Estimate):
+        return {"name": name, "value": _plain(value.value), "ci": [_plain(value.low), _plain(value.high)]}
+    return {"name": name, "value": _plain(value)}
+
+
+def _display(text: str, entries: list[dict], html: str | None = None) -> bool:
+    """Display ``text`` (and ``html``) with the records attached, if running in IPython."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:
+        return False
+    if get_ipython() is None:
+        return False
+    bundle = {"text/plain": text, MIME: entries[0] if len(entries) == 1 else {"records": entries}}
+    if html:
+        bundle["text/html"] = html
+    display(bundle, raw=True)
+    return True
+
+
 def record(name: str, value, fmt: str = ".4f") -> None:
     """Display ``name = value`` and store it for tests and reports (returns None, so a cell ending
     in ``record(...)`` shows the line once).
 
-    Numbers are shown with ``fmt`` (4 decimals by default), the stored value is exact.
-    Values must be JSON: numbers, strings, booleans, or lists/dicts of them.
+    Numbers are shown with ``fmt`` (4 decimals by default), the stored value is exact. Values
+    must be JSON (numbers, strings, booleans, lists/dicts of them) or a ``stats.Estimate``,
+    stored with its interval.
 
     >>> record("hit@10", 0.123456)
     hit@10 = 0.1235
+    >>> record("hit@10", Estimate(0.1, 0.08, 0.12))
+    hit@10 = 0.1000 [0.0800, 0.1200]
     """
-    value = _plain(value)
-    text = f"{name} = {value:{fmt}}" if isinstance(value, float) else f"{name} = {value}"
-    try:
-        from IPython import get_ipython
-        from IPython.display import display
+    entry = _entry(name, value)
+    if isinstance(value, Estimate):
+        text = f"{name} = {value.format(fmt)}"
+    elif isinstance(entry["value"], float):
+        text = f"{name} = {entry['value']:{fmt}}"
+    else:
+        text = f"{name} = {entry['value']}"
+    if not _display(text, [entry]):
+        print(text)
 
-        if get_ipython() is not None:
-            display({"text/plain": text, MIME: {"name": name, "value": value}}, raw=True)
-            return
-    except ImportError:
-        pass
-    print(text)
+
+def results_table(estimates: dict, differences: dict | None = None, keys: dict | None = None,
+                  reference: str | None = None, fmt: str = ".4f", higher_is_better: bool = True):
+    """Return (table, records) for ``show``: one row per model, one per comparison.
+
+    ``estimates``: ``{model: {metric: Estimate}}``; ``differences``: ``{other: {metric: Estimate
+    of reference - other}}`` (``stats.differences``); ``keys``: ``{model: record prefix}``
+    (default: the model's name); records are ``prefix/metric`` and ``ref_vs_other/metric``.
+    Each comparison cell reads "difference [low, high] verdict".
+
+    >>> e = {"A": {"hit@10": Estimate(0.2, 0.1, 0.3)}, "B": {"hit@10": Estimate(0.1, 0.05, 0.15)}}
+    >>> table, recs = results_table(e, {"B": {"hit@10": Estimate(0.1, 0.02, 0.18)}}, {"A": "a", "B": "b"}, "A")
+    >>> table.loc["A − B", "hit@10"], sorted(recs)
+    ('+0.1000 [+0.0200, +0.1800] beats', ['a/hit@10', 'a_vs_b/hit@10', 'b/hit@10'])
+    """
+    import pandas as pd
+
+    keys = keys or {}
+    key = lambda model: keys.get(model, model)
+    rows, records = {}, {}
+    for model, by_metric in estimates.items():
+        rows[model] = {m: e.format(fmt) for m, e in by_metric.items()}
+        records.update({f"{key(model)}/{m}": e for m, e in by_metric.items()})
+    for other, by_metric in (differences or {}).items():
+        signed = "+" + fmt
+        rows[f"{reference} − {other}"] = {m: f"{d.format(signed)} {verdict(d, higher_is_better)}"
+                                          for m, d in by_metric.items()}
+        records.update({f"{key(reference)}_vs_{key(other)}/{m}": d for m, d in by_metric.items()})
+    table = pd.DataFrame.from_dict(rows, orient="index").fillna("")
+    return table, records
+
+
+def show(estimates: dict, differences: dict | None = None, keys: dict | None = None,
+         reference: str | None = None, fmt: str = ".4f", higher_is_better: bool = True, caption: str = ""):
+    """Display the results table (see ``results_table``) and record every number in it; return the table.
+
+    Example::
+
+        show(stats.estimates(per_user), stats.differences(per_user, "LSTM", ["EASE"]),
+             keys={"LSTM": "lstm", "EASE": "ease"}, reference="LSTM")
+    """
+    table, records = results_table(estimates, differences, keys, reference, fmt, higher_is_better)
+    text = (caption + "\n" if caption else "") + table.to_string()
+    html = (f"<p>{caption}</p>" if caption else "") + table.to_html()
+    if not _display(text, [_entry(n, v) for n, v in records.items()], html):
+        print(text)
+    return table
+
+
+def _stored(notebook):
+    """Yield every stored record entry of an executed notebook, in order."""
+    nb = json.loads(Path(notebook).read_text())
+    for cell in nb.get("cells", []):
+        for output in cell.get("outputs", []):
+            data = output.get("data", {}).get(MIME)
+            if data is not None:
+                yield from data["records"] if "records" in data else [data]
 
 
 def read_records(notebook) -> dict:
-    """Return ``{name: value}`` of every ``record`` call in an executed notebook (later ones win).
+    """Return ``{name: value}`` of every record in an executed notebook (later ones win).
 
     Example::
 
         read_records("build/smoke/01_data_preparation.ipynb")   # {'dataset': 'ml-100k', 'users': 943, ...}
     """
-    nb = json.loads(Path(notebook).read_text())
-    out = {}
-    for cell in nb.get("cells", []):
-        for output in cell.get("outputs", []):
-            data = output.get("data", {}).get(MIME)
-            if data is not None:
-                out[data["name"]] = data["value"]
-    return out
+    return {e["name"]: e["value"] for e in _stored(notebook)}
+
+
+def read_intervals(notebook) -> dict:
+    """Return ``{name: (low, high)}`` of every record stored with a 95% interval.
+
+    Example::
+
+        read_intervals("build/full/02_lstm_sequential.ipynb")["lstm/recall@10"]   # (0.061, 0.079)
+    """
+    return {e["name"]: tuple(e["ci"]) for e in _stored(notebook) if "ci" in e}
 
 
 def notebook_errors(notebook) -> list[str]:

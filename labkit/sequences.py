@@ -132,8 +132,12 @@ def window_dataset(ratings: pd.DataFrame, feed_len: int = 5, target_len: int = 3
     user_map = splits.IdMap.fit(ratings["user_id"])
     item_map = splits.IdMap.fit(ratings["item_id"])
     df = splits.reindex(ratings, user_map, item_map)
-    train, test = splits.ratio_split_per_user(df, ratio)
+    return _windows(df, user_map, item_map, feed_len, target_len, n_neg, ratio, rng)
 
+
+def _windows(df, user_map, item_map, feed_len, target_len, n_neg, ratio, rng) -> WindowData:
+    """``window_dataset`` on a frame already sorted by (user, time) and encoded with the maps."""
+    train, test = splits.ratio_split_per_user(df, ratio)
     tu, ti = train["user_id"].to_numpy(), train["item_id"].to_numpy()
     w_users, windows = sliding_windows(tu, ti, feed_len + target_len)
     negatives = sample_negatives(rng, len(item_map), (len(w_users), n_neg))
@@ -155,6 +159,25 @@ def window_dataset(ratings: pd.DataFrame, feed_len: int = 5, target_len: int = 3
         user_map=user_map,
         item_map=item_map,
     )
+
+
+def validation_windows(wd: WindowData, feed_len: int = 5, target_len: int = 3, n_neg: int = 10,
+                       ratio: float = 0.8, seed: int | None = 0) -> WindowData:
+    """Return the validation version of ``wd``: the same protocol applied to its training part.
+
+    Each user's training items are split again by ``ratio`` in time order: the first part gives
+    the training windows, the last part is the validation target set (``test_targets`` of the
+    result), fed by the last ``feed_len`` items before it. Ids and maps are those of ``wd``.
+    Train on the result, choose (e.g. the number of epochs) on its targets, then train the
+    chosen configuration on ``wd`` and evaluate its test once.
+
+    >>> df = pd.DataFrame({"user_id": [0] * 20, "item_id": range(20), "timestamp": range(20)})
+    >>> v = validation_windows(window_dataset(df))
+    >>> v.x_test.tolist(), [t.tolist() for t in v.test_targets]
+    ([[0, 8, 9, 10, 11, 12]], [[13, 14, 15]])
+    """
+    return _windows(wd.train, wd.user_map, wd.item_map, feed_len, target_len, n_neg, ratio,
+                    np.random.RandomState(seed))
 
 
 def caser_instances(users, items, L: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -193,11 +193,16 @@ class IdCounts:
 
 @dataclass
 class LeaveLastOutData(IdCounts):
-    """The d2l 'seq-aware' implicit-feedback data of notebooks 03-05.
+    """The d2l 'seq-aware' implicit-feedback data of notebooks 03-05, with a validation split.
 
     train / test: frames with contiguous ids (test: one row per user, in user order);
     seen: (n_users, n_items) boolean matrix of training interactions (the items never ranked
     for that user); test_items: each user's held-out item, indexed by user id.
+    Validation, carved from train by the same rule: fit = train without each user's latest
+    training interaction, val_items = that interaction per user, seen_fit = fit's matrix.
+    Choices (epochs, variants, a baseline's hyper-parameter) are made by training on ``fit`` and
+    ranking ``val_items``; the chosen configuration is then trained on ``train`` and ranks
+    ``test_items`` once.
     """
 
     train: pd.DataFrame
@@ -206,21 +211,30 @@ class LeaveLastOutData(IdCounts):
     item_map: IdMap
     seen: np.ndarray
     test_items: np.ndarray
+    fit: pd.DataFrame
+    seen_fit: np.ndarray
+    val_items: np.ndarray
 
 
 def leave_last_out_data(ratings: pd.DataFrame) -> LeaveLastOutData:
-    """Give ids from 0, hold out each user's latest interaction, and collect what training needs.
+    """Give ids from 0, hold out each user's latest interaction (test) and the one before (validation).
 
-    Every user must have at least 2 interactions (MovieLens users have 20 or more).
+    Every user must have at least 3 interactions (MovieLens users have 20 or more).
 
-    >>> df = pd.DataFrame({"user_id": [7, 7, 9, 9], "item_id": [1, 2, 2, 3], "timestamp": [1, 2, 1, 2]})
-    >>> d = leave_last_out_data(df); d.test_items.tolist(), d.seen.astype(int).tolist()
-    ([1, 2], [[1, 0, 0], [0, 1, 0]])
+    >>> df = pd.DataFrame({"user_id": [7, 7, 7, 9, 9, 9], "item_id": [1, 2, 3, 2, 3, 1], "timestamp": [1, 2, 3, 1, 2, 3]})
+    >>> d = leave_last_out_data(df); d.test_items.tolist(), d.val_items.tolist(), d.seen_fit.astype(int).tolist()
+    ([2, 0], [1, 2], [[1, 0, 0], [0, 1, 0]])
     """
     users, items = IdMap.fit(ratings["user_id"]), IdMap.fit(ratings["item_id"])
     train, test = leave_last_out(reindex(ratings, users, items))
-    if len(test) != len(users) or train["user_id"].nunique() != len(users):
-        raise ValueError("leave-last-out needs at least 2 interactions for every user")
-    seen = np.zeros((len(users), len(items)), dtype=bool)
-    seen[train["user_id"].to_numpy(), train["item_id"].to_numpy()] = True
-    return LeaveLastOutData(train, test, users, items, seen, test["item_id"].to_numpy())
+    fit, val = leave_last_out(train)
+    if len(test) != len(users) or len(val) != len(users) or fit["user_id"].nunique() != len(users):
+        raise ValueError("leave-last-out with validation needs at least 3 interactions for every user")
+
+    def matrix(df):
+        m = np.zeros((len(users), len(items)), dtype=bool)
+        m[df["user_id"].to_numpy(), df["item_id"].to_numpy()] = True
+        return m
+
+    return LeaveLastOutData(train, test, users, items, matrix(train), test["item_id"].to_numpy(),
+                            fit, matrix(fit), val["item_id"].to_numpy())

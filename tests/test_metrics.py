@@ -107,16 +107,105 @@ def test_empty_truth_sets_are_excluded_from_means():
     assert out["users"] == 1 and out["recall@2"] == 1.0 and out["precision@2"] == 0.5
 
 
-def test_tied_scores_give_deterministic_lowest_id_first():
+def test_ties_favour_no_item_in_topk():
     scores = np.zeros((2, 6))
     scores[1, [4, 2]] = 1.0
-    assert M.topk(scores, 3).tolist() == [[0, 1, 2], [2, 4, 0]]
+    # d2l's order, on request: the lower id first among equal scores
+    assert M.topk(scores, 3, ties="low_id").tolist() == [[0, 1, 2], [2, 4, 0]]
     excl = np.zeros((2, 6), bool)
     excl[0, 0] = True
-    assert M.topk(scores, 2, exclude=excl).tolist() == [[1, 2], [2, 4]]
-    # in d2l's ranking, a tie is broken the same way (stable sort over ascending ids)
-    rank, n_cand = M.candidate_ranks(scores, [3, 0])
-    assert rank.tolist() == [3, 2] and n_cand.tolist() == [6, 6]
+    assert M.topk(scores, 2, exclude=excl, ties="low_id").tolist() == [[1, 2], [2, 4]]
+    # by default ties are broken at random, seeded: same call, same lists; another seed, other lists
+    a, b = M.topk(scores, 3), M.topk(scores, 3)
+    assert np.array_equal(a, b)
+    assert sorted(a[1, :2]) == [2, 4] and a[1, 2] in (0, 1, 3, 5)
+    draws = np.stack([M.topk(np.zeros((1, 6)), 1, seed=s)[0, 0] for s in range(600)])
+    counts = np.bincount(draws, minlength=6)
+    assert counts.min() > 60, counts            # each of the 6 items about 100 times, none favoured
+
+
+def test_constant_model_gets_auc_half_and_hit_k_over_candidates():
+    rng = np.random.default_rng(2024)   # not topk's own seed 0: the data must not share its random stream
+    n_users, n_items = 500, 40
+    scores = np.ones((n_users, n_items))
+    seen = rng.random((n_users, n_items)) < 0.5
+    test_items = rng.integers(n_items, size=n_users)
+    seen[np.arange(n_users), test_items] = False
+    n_cand = n_items - seen.sum(axis=1)
+    per_user = M.hit_and_auc_per_user(scores, test_items, exclude=seen, k=(1, 5))
+    assert np.allclose(per_user["auc"], 0.5)
+    assert np.allclose(per_user["hit@5"], np.minimum(5 / n_cand, 1))
+    assert np.allclose(per_user["hit@1"], 1 / n_cand)
+    # d2l's order instead rewards low ids: a constant model looks better than chance
+    d2l = M.hit_and_auc(scores, test_items, exclude=seen, k=5, d2l_compatible=True)
+    assert d2l["auc"] != pytest.approx(0.5)
+    # top-k lists of a constant model: hit@5 = 5 / candidates in expectation
+    top = M.topk(scores, 5, exclude=seen)
+    truth = M.truth_matrix(np.arange(n_users), test_items, n_users, n_items)
+    observed = M.hit_rate_at_k(top, truth).mean()
+    expected = np.mean(np.minimum(5 / n_cand, 1))
+    assert abs(observed - expected) < 4 * np.sqrt(expected * (1 - expected) / n_users)
+
+
+def test_ties_in_hit_and_auc_count_half():
+    scores = np.array([[0.9, 0.5, 0.5, 0.5, 0.1]])
+    higher, tied, n_cand = M.candidate_ranks(scores, [2])
+    assert (higher.tolist(), tied.tolist(), n_cand.tolist()) == ([1], [2], [5])
+    out = M.hit_and_auc_per_user(scores, [2], k=(1, 2, 3))
+    # rank 1, 2 or 3 with probability 1/3 each
+    assert out["hit@1"][0] == 0 and out["hit@2"][0] == pytest.approx(1 / 3) and out["hit@3"][0] == pytest.approx(2 / 3)
+    assert out["auc"][0] == pytest.approx((4 - 1 - 1) / 4)
+    # d2l: the lower id wins the tie, so item 2 sits at rank 2 (after 0 and 1)
+    higher, tied, _ = M.candidate_ranks(scores, [2], d2l_compatible=True)
+    assert (higher.tolist(), tied.tolist()) == ([-1], [0])   # d2l never ranks item 2 here: only 1 user
+    assert M.hit_and_auc(np.tile(scores, (5, 1)), [2] * 5, k=2, d2l_compatible=True) == {"hit@2": 0.0, "auc": 0.5}
+
+
+def _reference_topk(scores, k, exclude):
+    """Plain Python: candidates by score, best first; NaN last; ties by the lower id."""
+    out = []
+    for u, row in enumerate(scores):
+        cand = [i for i in range(len(row)) if exclude is None or not exclude[u, i]]
+        key = lambda i: (0, 0.0) if np.isnan(row[i]) else (1, row[i])
+        ranked = sorted(cand, key=lambda i: (key(i)[0], key(i)[1], -i), reverse=True)[:k]
+        out.append(ranked + [-1] * (k - len(ranked)))
+    return np.array(out)
+
+
+@pytest.mark.parametrize("case", range(12))
+def test_topk_matches_a_plain_sort(case):
+    rng = np.random.default_rng(case)
+    n_users, n_items = 30, int(rng.integers(3, 300))
+    scores = rng.integers(0, 4 if case % 2 else 10**6, size=(n_users, n_items)).astype(float)
+    special = rng.random(scores.shape)
+    scores[special < 0.05] = np.nan
+    scores[(special > 0.05) & (special < 0.08)] = np.inf
+    scores[(special > 0.08) & (special < 0.11)] = -np.inf
+    scores[(special > 0.11) & (special < 0.13)] = -0.0
+    exclude = (rng.random(scores.shape) < 0.3) if case % 3 else None
+    if case == 5:
+        exclude[:5] = True                      # users with no candidate at all
+    k = int(rng.integers(1, 25))
+    ref = _reference_topk(scores, k, exclude)
+    assert np.array_equal(M.topk(scores, k, exclude, ties="low_id"), ref)
+    # random ties: the same scores at every rank, only the order inside a tie may differ
+    got = M.topk(scores, k, exclude)
+    assert np.array_equal(got == -1, ref == -1)
+    value = lambda ids: np.where(ids >= 0, np.take_along_axis(np.nan_to_num(scores, nan=-7e300), np.maximum(ids, 0), 1), 0)
+    assert np.array_equal(value(got), value(ref))
+    for u in range(n_users):
+        real = got[u][got[u] >= 0]
+        assert len(set(real)) == len(real) and (exclude is None or not exclude[u, real].any())
+
+
+def test_topk_nan_last_infinities_ordinary_exclude_only_removes():
+    assert M.topk(np.array([[np.inf, 1.0, 0.5]]), 2).tolist() == [[0, 1]]      # the issue's example
+    assert M.topk(np.array([[np.nan, -np.inf, 2.0]]), 3).tolist() == [[2, 1, 0]]
+    excl = np.array([[False, True, False]])
+    assert M.topk(np.array([[-np.inf, 5.0, np.nan]]), 3, exclude=excl).tolist() == [[0, 2, -1]]
+    scores = np.array([[1.0, 2.0]])
+    M.topk(scores, 1, exclude=np.array([[True, False]]))
+    assert scores.tolist() == [[1.0, 2.0]]                                      # input untouched
 
 
 def test_vectorised_equals_the_sources_loops_on_random_data():
@@ -144,17 +233,6 @@ def test_vectorised_equals_the_sources_loops_on_random_data():
         ref.append(d2l_hit_and_auc(ranked, test_items[u], k))
     assert out[f"hit@{k}"] == pytest.approx(np.mean([h for h, _ in ref]))
     assert out["auc"] == pytest.approx(np.mean([a for _, a in ref]))
-
-
-def test_evaluation_scales_to_ml1m_sizes_quickly():
-    import time
-
-    rng = np.random.default_rng(1)
-    scores = rng.random((6040, 3706), dtype=np.float32)
-    truth = rng.random((6040, 3706)) < 0.01
-    start = time.perf_counter()
-    M.evaluate_topk(M.topk(scores, 10), truth)
-    assert time.perf_counter() - start < 20  # a matrix operation, not a per-user loop
 
 
 def test_score_all_pairs_matches_a_dot_product_model():

@@ -111,14 +111,18 @@ def test_min_count_is_single_pass_and_ids_are_contiguous():
         items.encode([99])
 
 
-def test_leave_last_out_data_collects_seen_and_test_items():
-    df = pd.DataFrame({"user_id": [5, 5, 5, 8, 8], "item_id": [30, 10, 20, 10, 40], "timestamp": [1, 2, 3, 1, 9]})
+def test_leave_last_out_data_collects_seen_test_and_validation_items():
+    df = pd.DataFrame({"user_id": [5, 5, 5, 8, 8, 8], "item_id": [30, 10, 20, 10, 40, 30],
+                       "timestamp": [1, 2, 3, 1, 9, 5]})
     d = splits.leave_last_out_data(df)
     assert (d.n_users, d.n_items) == (2, 4)  # items 10, 20, 30, 40 -> 0..3
-    assert d.test_items.tolist() == [1, 3]  # user 5's latest: item 20; user 8's: item 40
-    assert d.seen.astype(int).tolist() == [[1, 0, 1, 0], [1, 0, 0, 0]]
-    with pytest.raises(ValueError, match="at least 2"):
-        splits.leave_last_out_data(pd.DataFrame({"user_id": [1], "item_id": [1], "timestamp": [1]}))
+    assert d.test_items.tolist() == [1, 3]  # user 5's latest: item 20; user 8's: item 40 (t=9)
+    assert d.val_items.tolist() == [0, 2]   # the latest before those: item 10 (t=2); item 30 (t=5)
+    assert d.seen.astype(int).tolist() == [[1, 0, 1, 0], [1, 0, 1, 0]]
+    assert d.seen_fit.astype(int).tolist() == [[0, 0, 1, 0], [1, 0, 0, 0]]
+    assert len(d.fit) == 2 and not d.seen_fit[np.arange(2), d.val_items].any()
+    with pytest.raises(ValueError, match="at least 3"):
+        splits.leave_last_out_data(pd.DataFrame({"user_id": [1, 1], "item_id": [1, 2], "timestamp": [1, 2]}))
 
 
 def test_pairwise_triples_never_draw_a_seen_item():

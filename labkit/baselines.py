@@ -1,0 +1,143 @@
+"""Strong simple baselines: popularity, item-kNN, EASE and item-to-item transition counts.
+
+Each function returns a (n_users, n_items) score matrix (float32) from training interactions,
+to be ranked like a model's scores (``labkit.metrics.topk`` or ``hit_and_auc``), excluding each
+user's training items where the protocol allows. The reproducibility studies of the field
+(Ferrari Dacrema et al. 2019; Rendle et al. 2020) found such baselines beating many published
+neural models, so every lesson puts its model beside them.
+
+* popularity: an item's number of training interactions, the same for every user;
+* item-kNN: ``X S`` with S the cosine similarity of the items' user columns (diagonal 0),
+  optionally keeping each item's ``neighbours`` most similar items (Sarwar et al. 2001);
+* EASE: ``X B`` with B the closed-form ridge regression of each item on all others, diagonal
+  forced to 0: P = (XᵀX + λI)⁻¹, B = I - P diag(1/diag(P)) (Steck 2019); λ is chosen on
+  validation;
+* transitions: T[i, j] = how often item j directly follows item i in a user's time-ordered
+  training items; a user's score for j sums T[i, j] over their most recent items.
+
+``X`` is the (n_users, n_items) 0/1 matrix of training interactions (``interactions``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .metrics import popularity_scores  # noqa: F401  (re-exported: the popularity baseline)
+
+
+def interactions(users, items, n_users: int, n_items: int) -> np.ndarray:
+    """Return the dense float32 (n_users, n_items) 0/1 matrix X of training interactions.
+
+    >>> interactions([0, 0, 1], [2, 0, 0], 2, 3).tolist()
+    [[1.0, 0.0, 1.0], [1.0, 0.0, 0.0]]
+    """
+    X = np.zeros((n_users, n_items), dtype=np.float32)
+    X[np.asarray(users, dtype=int), np.asarray(items, dtype=int)] = 1.0
+    return X
+
+
+def popularity(X: np.ndarray) -> np.ndarray:
+    """Return every user's popularity scores: each item's number of interactions in X.
+
+    >>> popularity(np.array([[1, 0, 1], [1, 0, 0]], np.float32)).tolist()
+    [[2.0, 0.0, 1.0], [2.0, 0.0, 1.0]]
+    """
+    return np.broadcast_to(X.sum(axis=0, dtype=np.float32), X.shape)
+
+
+def gram(X: np.ndarray) -> np.ndarray:
+    """Return XᵀX in float64: item-item co-occurrence counts, which EASE and item-kNN start from.
+
+    Compute it once and pass it to ``ease_weights`` when trying several λ.
+
+    >>> gram(np.array([[1, 1, 0], [1, 0, 1]], np.float32)).tolist()
+    [[2.0, 1.0, 1.0], [1.0, 1.0, 0.0], [1.0, 0.0, 1.0]]
+    """
+    return (X.T @ X).astype(np.float64)
+
+
+def item_similarity(X: np.ndarray, neighbours: int | None = None) -> np.ndarray:
+    """Return the (n_items, n_items) cosine similarity of items' user columns, diagonal 0.
+
+    With ``neighbours``, each column keeps only its ``neighbours`` largest entries (the item's
+    nearest neighbours), the rest set to 0. Items nobody interacted with have similarity 0.
+
+    >>> item_similarity(np.array([[1, 1, 0], [1, 0, 1]], np.float32)).astype(float).round(3).tolist()
+    [[0.0, 0.707, 0.707], [0.707, 0.0, 0.0], [0.707, 0.0, 0.0]]
+    """
+    G = gram(X)
+    norms = np.sqrt(np.diag(G))
+    norms[norms == 0] = 1.0
+    S = G / norms[:, None] / norms[None, :]
+    np.fill_diagonal(S, 0.0)
+    if neighbours is not None and neighbours < len(S) - 1:
+        weakest = np.argpartition(S, len(S) - neighbours, axis=0)[:len(S) - neighbours]
+        np.put_along_axis(S, weakest, 0.0, axis=0)
+    return S.astype(np.float32)
+
+
+def itemknn(X: np.ndarray, neighbours: int | None = None) -> np.ndarray:
+    """Return item-kNN scores ``X S`` (cosine similarity; see ``item_similarity``).
+
+    >>> itemknn(np.array([[1, 0, 0], [1, 1, 0]], np.float32)).astype(float).round(3).tolist()
+    [[0.0, 0.707, 0.0], [0.707, 0.707, 0.0]]
+    """
+    return X @ item_similarity(X, neighbours)
+
+
+def ease_weights(X: np.ndarray, lam: float, G: np.ndarray | None = None) -> np.ndarray:
+    """Return EASE's (n_items, n_items) item-item weights B for regularisation ``lam`` (diagonal 0).
+
+    ``G`` is ``gram(X)`` if already computed.
+
+    >>> B = ease_weights(np.array([[1, 1, 0], [1, 1, 1], [0, 1, 1]], np.float32), 1.0)
+    >>> bool(np.allclose(np.diag(B), 0)), B.shape
+    (True, (3, 3))
+    """
+    A = gram(X) if G is None else G.copy()
+    A[np.diag_indices_from(A)] += lam
+    P = np.linalg.inv(A)
+    B = -P / np.diag(P)[None, :]
+    np.fill_diagonal(B, 0.0)
+    return B.astype(np.float32)
+
+
+def ease(X: np.ndarray, lam: float, G: np.ndarray | None = None) -> np.ndarray:
+    """Return EASE scores ``X B`` (see ``ease_weights``; ``G`` = ``gram(X)`` if already computed).
+
+    >>> X = np.array([[1, 1, 0], [1, 1, 1], [0, 1, 1], [1, 0, 0]], np.float32)
+    >>> ease(X, 0.5)[3].argmax()   # the user with item 0 only: item 1 co-occurs with it most
+    1
+    """
+    return X @ ease_weights(X, lam, G)
+
+
+def transition_counts(users, items, n_items: int) -> np.ndarray:
+    """Return T (n_items, n_items): T[i, j] = times item j directly follows item i in one user's sequence.
+
+    ``users`` and ``items`` are parallel arrays sorted by (user, time).
+
+    >>> transition_counts([0, 0, 0, 1, 1], [2, 0, 2, 2, 0], 3).astype(int).tolist()
+    [[0, 0, 1], [0, 0, 0], [2, 0, 0]]
+    """
+    users, items = np.asarray(users), np.asarray(items)
+    follows = users[1:] == users[:-1]
+    pairs = items[:-1][follows] * n_items + items[1:][follows]
+    return np.bincount(pairs, minlength=n_items * n_items).reshape(n_items, n_items).astype(np.float32)
+
+
+def transitions(T: np.ndarray, recent) -> np.ndarray:
+    """Return transition scores: for each row of ``recent`` items, the sum of their rows of T.
+
+    ``recent`` is (n_users, L): each user's L most recent training items (e.g. the model's input
+    sequence), so an item scores high when it often followed what the user just watched.
+
+    >>> T = np.array([[0, 3, 1], [0, 0, 2], [1, 0, 0]], np.float32)
+    >>> transitions(T, [[0, 1], [2, 2]]).tolist()
+    [[0.0, 3.0, 3.0], [2.0, 0.0, 0.0]]
+    """
+    recent = np.asarray(recent, dtype=int)
+    scores = np.zeros((len(recent), T.shape[1]), dtype=np.float32)
+    for position in range(recent.shape[1]):
+        scores += T[recent[:, position]]
+    return scores

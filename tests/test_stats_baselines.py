@@ -1,0 +1,110 @@
+"""labkit.stats (bootstrap intervals, paired differences, verdicts) and labkit.baselines, checked
+against plain definitions on small cases."""
+
+import numpy as np
+import pytest
+
+from labkit import baselines as B
+from labkit import results, stats
+
+
+# --- stats -------------------------------------------------------------------------------------
+
+def test_bootstrap_interval_has_the_width_theory_predicts():
+    rng = np.random.default_rng(5)
+    values = (rng.random(400) < 0.3).astype(float)
+    e = stats.bootstrap(values, n_resamples=2000)
+    assert e.value == values.mean() and e.low < e.value < e.high
+    se = np.sqrt(e.value * (1 - e.value) / len(values))
+    assert (e.high - e.low) == pytest.approx(2 * 1.96 * se, rel=0.15)
+    assert stats.bootstrap(values, n_resamples=2000) == e            # seeded: the same call, the same interval
+    assert stats.bootstrap(values, seed=1) != stats.bootstrap(values, seed=2)
+
+
+def test_bootstrap_skips_nan_users_and_weights_events():
+    per_user = np.array([1.0, 0.0, np.nan, 0.5])
+    events = np.array([1, 3, 2, 4])
+    e = stats.bootstrap(per_user, weights=events)
+    # mean over events: (1*1 + 0*3 + 0.5*4) / (1 + 3 + 4)
+    assert e.value == pytest.approx(3 / 8)
+    assert np.isnan(stats.bootstrap([np.nan, np.nan]).value)           # no user with a value
+
+
+def test_paired_difference_uses_the_same_users():
+    rng = np.random.default_rng(0)
+    user_effect = rng.random(300)
+    a = user_effect + 0.02                     # a is always a little better than b on the same user
+    b = user_effect
+    d = stats.paired_difference(a, b)
+    assert d.value == pytest.approx(0.02) and d.low == pytest.approx(0.02) and stats.verdict(d) == "beats"
+    # unpaired intervals overlap almost entirely: only pairing shows the difference
+    ea, eb = stats.bootstrap(a), stats.bootstrap(b)
+    assert ea.low < eb.high
+    same = stats.paired_difference(b, b)
+    assert (same.value, same.low, same.high) == (0.0, 0.0, 0.0) and stats.verdict(same) == "no clear difference"
+    with pytest.raises(ValueError, match="same users"):
+        stats.paired_difference(a, b[:10])
+
+
+def test_verdicts_follow_the_interval_only():
+    assert stats.verdict(stats.Estimate(0.001, 0.0005, 0.002)) == "beats"
+    assert stats.verdict(stats.Estimate(0.1, -0.001, 0.2)) == "no clear difference"
+    assert stats.verdict(stats.Estimate(-0.1, -0.2, -0.05)) == "loses to"
+
+
+def test_results_table_and_records():
+    per_user = {"M": {"hit@10": np.r_[np.ones(40), np.zeros(60)]},
+                "base": {"hit@10": np.r_[np.ones(20), np.zeros(80)]}}
+    table, records = results.results_table(stats.estimates(per_user), stats.differences(per_user, "M", ["base"]),
+                                           {"M": "m", "base": "b"}, "M")
+    assert list(table.index) == ["M", "base", "M − base"]
+    assert table.loc["M − base", "hit@10"].endswith("beats")
+    assert records["m_vs_b/hit@10"].value == pytest.approx(0.2)
+
+
+# --- baselines ----------------------------------------------------------------------------------
+
+def test_ease_equals_per_item_ridge_regression_without_self():
+    rng = np.random.default_rng(1)
+    X = (rng.random((30, 6)) < 0.4).astype(np.float32)
+    lam = 2.0
+    W = B.ease_weights(X, lam)
+    for j in range(6):
+        others = [i for i in range(6) if i != j]
+        Xo = X[:, others].astype(float)
+        b = np.linalg.solve(Xo.T @ Xo + lam * np.eye(5), Xo.T @ X[:, j])
+        assert np.allclose(W[others, j], b, atol=1e-5) and W[j, j] == 0
+    assert np.allclose(B.ease(X, lam), X @ W, atol=1e-5)
+    assert np.allclose(B.ease(X, lam, B.gram(X)), B.ease(X, lam))
+
+
+def test_itemknn_is_cosine_between_item_columns():
+    rng = np.random.default_rng(2)
+    X = (rng.random((20, 5)) < 0.5).astype(np.float32)
+    X[:, 4] = 0                                      # an item nobody saw
+    S = B.item_similarity(X)
+    for i in range(5):
+        for j in range(5):
+            ni, nj = np.linalg.norm(X[:, i]), np.linalg.norm(X[:, j])
+            expected = 0.0 if i == j or ni == 0 or nj == 0 else X[:, i] @ X[:, j] / ni / nj
+            assert S[i, j] == pytest.approx(expected, abs=1e-6)
+    top2 = B.item_similarity(X, neighbours=2)
+    assert ((top2 > 0).sum(axis=0) <= 2).all()
+    for j in range(5):                               # the kept ones are each column's largest
+        assert set(np.flatnonzero(top2[:, j])) <= set(np.argsort(-S[:, j])[:2])
+    assert np.allclose(B.itemknn(X), X @ S)
+
+
+def test_transition_counts_follow_each_users_sequence_only():
+    users = [0, 0, 0, 1, 1]
+    items = [1, 2, 1, 2, 0]                  # user 0: 1 -> 2 -> 1; user 1: 2 -> 0; no 1 -> 2 across users
+    T = B.transition_counts(users, items, 3)
+    expected = np.zeros((3, 3))
+    expected[1, 2] = expected[2, 1] = expected[2, 0] = 1
+    assert np.array_equal(T, expected)
+    assert B.transitions(T, [[1, 2]]).tolist() == [[1.0, 1.0, 1.0]]
+
+
+def test_popularity_is_the_same_for_every_user():
+    X = B.interactions([0, 1, 1, 2], [0, 0, 2, 0], 3, 3)
+    assert B.popularity(X).tolist() == [[3.0, 0.0, 1.0]] * 3
