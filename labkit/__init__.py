@@ -9,7 +9,7 @@ device), ``results`` (recording headline numbers), ``plots``, ``report`` (the ``
 """
 
 from . import baselines, competition, data, metrics, plots, results, sequences, splits, stats  # noqa: F401
-from .frameworks import device, import_mxnet, seed_everything  # noqa: F401
+from .frameworks import device, import_mxnet, import_tensorflow, seed_everything  # noqa: F401
 from .results import record  # noqa: F401
 
 __version__ = "0.1.0"

@@ -141,3 +141,47 @@ def transitions(T: np.ndarray, recent) -> np.ndarray:
     for position in range(recent.shape[1]):
         scores += T[recent[:, position]]
     return scores
+
+
+def leave_last_out(d, lambdas=(50.0, 200.0, 500.0, 1000.0), sequence_length: int | None = None,
+                   k=(10, 50), select: str = "hit@10") -> dict:
+    """Every baseline on a leave-last-out split (``labkit.splits.LeaveLastOutData``), tuned on validation.
+
+    Popularity, item-kNN, EASE (λ from ``lambdas``) and, with ``sequence_length`` L, transition
+    counts from each user's last L items. Each is fitted on ``d.fit`` and ranks ``d.val_items``
+    (EASE's λ and the strongest baseline, by ``select``, are chosen there), then refitted on
+    ``d.train`` and ranks ``d.test_items`` once. Items in the user's training data are never
+    ranked, so popularity is popularity of unseen items here. Returns ``{"validation": {name:
+    means}, "test": {name: per-user arrays}, "lambda": λ, "best": name}``.
+
+    Example::
+
+        base = baselines.leave_last_out(splits.leave_last_out_data(ml.ratings), sequence_length=5)
+        base["best"], stats.estimates(base["test"])
+    """
+    from .metrics import hit_and_auc_per_user
+    from .sequences import last_items
+
+    def fitted(part, seen, lams):
+        X = seen.astype(np.float32)
+        out = {"popularity": popularity(X), "item-kNN": itemknn(X)}
+        G = gram(X)
+        out.update({("EASE", lam): X @ ease_weights(X, lam, G) for lam in lams})
+        if sequence_length:
+            users, items = part["user_id"].to_numpy(), part["item_id"].to_numpy()
+            _, recent = last_items(users, items, sequence_length)
+            out["transitions"] = transitions(transition_counts(users, items, X.shape[1]), recent)
+        return out
+
+    def evaluate(scores, seen, targets):
+        return hit_and_auc_per_user(scores, targets, exclude=seen, k=k)
+
+    val = {name: {m: float(v.mean()) for m, v in evaluate(s, d.seen_fit, d.val_items).items()}
+           for name, s in fitted(d.fit, d.seen_fit, lambdas).items()}
+    lam = max(lambdas, key=lambda lam: val[("EASE", lam)][select])
+    validation = {(f"EASE λ={n[1]:g}" if isinstance(n, tuple) else n): v for n, v in val.items()}
+    candidates = {n: v[select] for n, v in validation.items() if not n.startswith("EASE")}
+    candidates["EASE"] = validation[f"EASE λ={lam:g}"][select]
+    test = {("EASE" if isinstance(n, tuple) else n): evaluate(s, d.seen, d.test_items)
+            for n, s in fitted(d.train, d.seen, [lam]).items()}
+    return {"validation": validation, "test": test, "lambda": lam, "best": max(candidates, key=candidates.get)}

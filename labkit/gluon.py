@@ -1,7 +1,7 @@
 """What the MXNet Gluon notebooks (03, 04, 05) share: the pairwise losses and the training loop.
 
 d2l's ``train_ranking`` printed a running *sum* of batch losses; this loop reports the true
-mean loss per training example for every epoch, with a tqdm bar, the seconds each epoch took,
+mean loss per training example for every epoch, with a progress bar in JupyterLab, the seconds each epoch took,
 and an optional evaluation after each epoch. The model code (the network, its forward pass on
 a batch) stays in the notebook and is passed in.
 """
@@ -78,8 +78,9 @@ def train(forward, loss, trainer, epoch_data, epochs: int, batch_size: int, ctx=
         history = train(lambda u, i, j: (net(u, i), net(u, j)), BPRLoss(), trainer,
                         lambda e: pairwise_triples(users, items, seen, rng), epochs=10, batch_size=1024)
     """
-    from tqdm import tqdm
     from mxnet import autograd
+
+    from .frameworks import progress
 
     ctx = ctx or mx.cpu()
     history = []
@@ -88,9 +89,7 @@ def train(forward, loss, trainer, epoch_data, epochs: int, batch_size: int, ctx=
         arrays = epoch_data(epoch)
         total, count = 0.0, 0
         n_batches = -(-len(arrays[0]) // batch_size)
-        bar = tqdm(batches(arrays, batch_size), total=n_batches, desc=f"{desc} epoch {epoch}/{epochs}",
-                   leave=False, mininterval=1.0)
-        for batch in bar:
+        for batch in progress(batches(arrays, batch_size), total=n_batches, desc=f"{desc} epoch {epoch}/{epochs}"):
             xs = [mx.np.array(b, ctx=ctx, dtype=b.dtype) for b in batch]
             with autograd.record():
                 values = loss(*forward(*xs))
@@ -98,8 +97,6 @@ def train(forward, loss, trainer, epoch_data, epochs: int, batch_size: int, ctx=
             trainer.step(len(batch[0]))
             total += float(values.sum())
             count += len(batch[0])
-            bar.set_postfix(loss=f"{total / count:.4f}", refresh=False)
-        bar.close()
         row = {"epoch": epoch, "loss": total / count, "seconds": time.perf_counter() - start}
         if evaluate is not None:
             row.update(evaluate())   # not counted in "seconds" (training time only)

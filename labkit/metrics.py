@@ -328,6 +328,21 @@ def rank_of(topk_items: np.ndarray, rows, items) -> np.ndarray:
     return np.where(match.any(axis=1), match.argmax(axis=1), -1)
 
 
+def by_user(values, users) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return (user ids, each user's mean of ``values``, each user's number of values).
+
+    For event-level metrics (one value per event, several events per user): the mean over
+    events equals the users' means weighted by their counts, which is what a bootstrap over
+    users needs (``stats.bootstrap(means, weights=counts)``).
+
+    >>> by_user([1.0, 0.0, 1.0], [7, 7, 3])
+    (array([3, 7]), array([1. , 0.5]), array([1, 2]))
+    """
+    ids, inverse, counts = np.unique(np.asarray(users), return_inverse=True, return_counts=True)
+    sums = np.bincount(inverse, weights=np.asarray(values, dtype=np.float64), minlength=len(ids))
+    return ids, sums / counts, counts
+
+
 def single_target_ndcg(ranks: np.ndarray) -> np.ndarray:
     """Return seed 002's per-event NDCG: 1 / log2(2 + rank) for a hit at ``rank``, 0 for rank -1.
 

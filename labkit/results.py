@@ -76,16 +76,16 @@ def record(name: str, value, fmt: str = ".4f") -> None:
 
 
 def results_table(estimates: dict, differences: dict | None = None, keys: dict | None = None,
-                  reference: str | None = None, fmt: str = ".4f", higher_is_better: bool = True):
-    """Return (table, records) for ``show``: one row per model, one per comparison.
+                  fmt: str = ".4f", higher_is_better: bool = True):
+    """Return (table, records) for ``show``: one row per model, then one per comparison.
 
-    ``estimates``: ``{model: {metric: Estimate}}``; ``differences``: ``{other: {metric: Estimate
-    of reference - other}}`` (``stats.differences``); ``keys``: ``{model: record prefix}``
-    (default: the model's name); records are ``prefix/metric`` and ``ref_vs_other/metric``.
+    ``estimates``: ``{model: {metric: Estimate}}`` (``stats.estimates``); ``differences``:
+    ``{(a, b): {metric: Estimate of a - b}}`` (``stats.differences``); ``keys``: ``{model: record
+    prefix}`` (default: the model's name). Records are ``prefix/metric`` and ``a_vs_b/metric``.
     Each comparison cell reads "difference [low, high] verdict".
 
     >>> e = {"A": {"hit@10": Estimate(0.2, 0.1, 0.3)}, "B": {"hit@10": Estimate(0.1, 0.05, 0.15)}}
-    >>> table, recs = results_table(e, {"B": {"hit@10": Estimate(0.1, 0.02, 0.18)}}, {"A": "a", "B": "b"}, "A")
+    >>> table, recs = results_table(e, {("A", "B"): {"hit@10": Estimate(0.1, 0.02, 0.18)}}, {"A": "a", "B": "b"})
     >>> table.loc["A − B", "hit@10"], sorted(recs)
     ('+0.1000 [+0.0200, +0.1800] beats', ['a/hit@10', 'a_vs_b/hit@10', 'b/hit@10'])
     """
@@ -97,25 +97,22 @@ def results_table(estimates: dict, differences: dict | None = None, keys: dict |
     for model, by_metric in estimates.items():
         rows[model] = {m: e.format(fmt) for m, e in by_metric.items()}
         records.update({f"{key(model)}/{m}": e for m, e in by_metric.items()})
-    for other, by_metric in (differences or {}).items():
-        signed = "+" + fmt
-        rows[f"{reference} − {other}"] = {m: f"{d.format(signed)} {verdict(d, higher_is_better)}"
-                                          for m, d in by_metric.items()}
-        records.update({f"{key(reference)}_vs_{key(other)}/{m}": d for m, d in by_metric.items()})
-    table = pd.DataFrame.from_dict(rows, orient="index").fillna("")
-    return table, records
+    for (a, b), by_metric in (differences or {}).items():
+        rows[f"{a} − {b}"] = {m: f"{d.format('+' + fmt)} {verdict(d, higher_is_better)}" for m, d in by_metric.items()}
+        records.update({f"{key(a)}_vs_{key(b)}/{m}": d for m, d in by_metric.items()})
+    return pd.DataFrame.from_dict(rows, orient="index").fillna(""), records
 
 
 def show(estimates: dict, differences: dict | None = None, keys: dict | None = None,
-         reference: str | None = None, fmt: str = ".4f", higher_is_better: bool = True, caption: str = ""):
+         fmt: str = ".4f", higher_is_better: bool = True, caption: str = ""):
     """Display the results table (see ``results_table``) and record every number in it; return the table.
 
     Example::
 
-        show(stats.estimates(per_user), stats.differences(per_user, "LSTM", ["EASE"]),
-             keys={"LSTM": "lstm", "EASE": "ease"}, reference="LSTM")
+        show(stats.estimates(per_user), stats.differences(per_user, [("LSTM", "EASE")]),
+             keys={"LSTM": "lstm", "EASE": "ease"})
     """
-    table, records = results_table(estimates, differences, keys, reference, fmt, higher_is_better)
+    table, records = results_table(estimates, differences, keys, fmt, higher_is_better)
     text = (caption + "\n" if caption else "") + table.to_string()
     html = (f"<p>{caption}</p>" if caption else "") + table.to_html()
     if not _display(text, [_entry(n, v) for n, v in records.items()], html):

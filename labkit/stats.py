@@ -149,13 +149,26 @@ def estimates(per_user: dict, weights=None, seed: int = 0) -> dict:
             for model, by_metric in per_user.items()}
 
 
-def differences(per_user: dict, reference: str, others, weights=None, seed: int = 0) -> dict:
-    """Return ``{other: {metric: Estimate of reference - other}}``, paired over the same users.
+def differences(per_user: dict, pairs, weights=None, seed: int = 0) -> dict:
+    """Return ``{(a, b): {metric: Estimate of a - b}}`` for each pair of models, paired over the same users.
 
     >>> pu = {"A": {"hit@1": np.r_[np.ones(6), np.zeros(4)]}, "B": {"hit@1": np.r_[np.ones(5), np.zeros(5)]}}
-    >>> round(differences(pu, "A", ["B"])["B"]["hit@1"].value, 2)
+    >>> round(differences(pu, [("A", "B")])[("A", "B")]["hit@1"].value, 2)
     0.1
     """
-    return {other: {m: paired_difference(per_user[reference][m], per_user[other][m], weights, seed=seed)
-                    for m in per_user[reference] if m in per_user[other]}
-            for other in others}
+    return {(a, b): {m: paired_difference(per_user[a][m], per_user[b][m], weights, seed=seed)
+                     for m in per_user[a] if m in per_user[b]}
+            for a, b in dict.fromkeys(map(tuple, pairs))}
+
+
+def sentence(model: str, other: str, metric: str, difference: Estimate, higher_is_better: bool = True) -> str:
+    """Return the verdict on ``model`` minus ``other`` as an English sentence, with the interval.
+
+    >>> sentence("Caser", "popularity", "hit@10", Estimate(0.05, 0.02, 0.08))
+    'Caser beats popularity on hit@10 (difference +0.0500 [+0.0200, +0.0800]).'
+    >>> sentence("Caser", "transitions", "hit@10", Estimate(-0.01, -0.03, 0.01))
+    'Caser shows no clear difference from transitions on hit@10 (difference -0.0100 [-0.0300, +0.0100]).'
+    """
+    v = verdict(difference, higher_is_better)
+    phrase = {"beats": "beats", "loses to": "loses to", "no clear difference": "shows no clear difference from"}[v]
+    return f"{model} {phrase} {other} on {metric} (difference {difference.format('+.4f')})."

@@ -55,8 +55,8 @@ def test_verdicts_follow_the_interval_only():
 def test_results_table_and_records():
     per_user = {"M": {"hit@10": np.r_[np.ones(40), np.zeros(60)]},
                 "base": {"hit@10": np.r_[np.ones(20), np.zeros(80)]}}
-    table, records = results.results_table(stats.estimates(per_user), stats.differences(per_user, "M", ["base"]),
-                                           {"M": "m", "base": "b"}, "M")
+    table, records = results.results_table(stats.estimates(per_user), stats.differences(per_user, [("M", "base")]),
+                                           {"M": "m", "base": "b"})
     assert list(table.index) == ["M", "base", "M − base"]
     assert table.loc["M − base", "hit@10"].endswith("beats")
     assert records["m_vs_b/hit@10"].value == pytest.approx(0.2)
