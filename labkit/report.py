@@ -216,12 +216,19 @@ def papermill_seconds(executed: Path) -> float | None:
 def execute(path: Path, out: Path, parameters: dict, timeout: int | None = None) -> float:
     """Execute a notebook with papermill in the course kernel; return wall seconds.
 
-    Raises papermill's PapermillExecutionError when a cell fails (the output is still written).
+    Raises papermill's PapermillExecutionError when a cell fails (the output is still written),
+    and ValueError, before executing anything, for a parameter the notebook's ``parameters`` cell
+    does not define (papermill would only warn and run the defaults).
 
     Example::
 
         execute(discover()[0], Path("build/smoke/01_data_preparation.ipynb"), {"DATASET": "synthetic"})
     """
+    defined = parameter_names(path)
+    unknown = sorted(set(parameters) - defined)
+    if unknown:
+        raise ValueError(f"{Path(path).name} has no parameter {', '.join(map(repr, unknown))}: its parameters "
+                         f"cell defines {', '.join(sorted(defined)) or 'nothing'}. Check the spelling.")
     import papermill
 
     out.parent.mkdir(parents=True, exist_ok=True)
