@@ -21,21 +21,26 @@ def frequency_of_frequencies(ids) -> np.ndarray:
 
 
 def skewness(ratings, title: str = ""):
-    """Plot seed 000's user and item skewness side by side and return the figure.
+    """Plot seed 000's user and item skewness, then the same on log-log axes; return the figure.
 
-    x: number of interactions, y: number of users (left) or items (right) with that many.
+    x: number of interactions, y: number of users (items) with that many. On log-log axes a
+    long tail shows as a straight-ish falling line instead of a spike at the left.
 
     >>> import pandas as pd; fig = skewness(pd.DataFrame({"user_id": [1, 1], "item_id": [1, 2]}))
     """
     import matplotlib.pyplot as plt
 
-    fig, axs = plt.subplots(1, 2, figsize=(15, 4))
-    for ax, col, who in zip(axs, ("user_id", "item_id"), ("users", "items")):
+    fig, axs = plt.subplots(1, 4, figsize=(18, 3.8))
+    for i, (col, who) in enumerate((("user_id", "users"), ("item_id", "items"))):
         freq = frequency_of_frequencies(ratings[col])
-        ax.plot(np.arange(len(freq)), freq)
-        ax.set_title(f"{who[:-1]} skewness")
-        ax.set_xlabel("frequency (number of interactions)")
-        ax.set_ylabel(f"num of {who}")
+        n = np.arange(len(freq))
+        axs[i].plot(n, freq)
+        axs[i].set_title(f"{who[:-1]} skewness")
+        axs[i + 2].loglog(n[freq > 0], freq[freq > 0], marker=".", ls="none")
+        axs[i + 2].set_title(f"{who[:-1]} skewness, log-log")
+        for ax in (axs[i], axs[i + 2]):
+            ax.set_xlabel("frequency (number of interactions)")
+            ax.set_ylabel(f"num of {who}")
     if title:
         fig.suptitle(title)
     fig.tight_layout()
@@ -83,33 +88,39 @@ def metric_bars(table: dict, title: str = ""):
     return fig
 
 
-def model_vs_baseline(rows: list[dict]):
-    """Plot, per notebook, each headline metric beside the popularity baseline; return the figure.
+def model_vs_baselines(rows: list[dict]):
+    """Plot each faithful model beside popularity of unseen items and the strongest baseline; return the figure.
 
-    ``rows`` are ``labkit.report.comparison_rows``: dicts with notebook, record, ours, popularity.
-    Only rows with a popularity value are drawn; returns None if there are none.
+    ``rows`` are ``labkit.report.comparison_rows``: one panel per notebook and metric (each with
+    its own scale), three bars with their 95% intervals where recorded. Returns None if no row
+    has a baseline to compare with.
 
-    >>> model_vs_baseline([{"notebook": "02_x", "record": "m/hit@10", "ours": 0.2, "popularity": 0.1}]) is not None
+    >>> model_vs_baselines([{"notebook": "02_x", "metric": "hit@10", "model": "m", "ours": (0.2, 0.15, 0.25),
+    ...                      "unseen": (0.1, 0.08, 0.12), "best_name": "ease", "best": (0.3, 0.25, 0.35)}]) is not None
     True
     """
     import matplotlib.pyplot as plt
 
-    rows = [r for r in rows if r.get("popularity") is not None and r.get("ours") is not None]
-    notebooks = list(dict.fromkeys(r["notebook"] for r in rows))
-    if not notebooks:
+    rows = [r for r in rows if r.get("unseen") or r.get("best")]
+    if not rows:
         return None
-    ncols = min(3, len(notebooks))
-    nrows = -(-len(notebooks) // ncols)
-    fig, axs = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.9 * nrows), squeeze=False)
-    for ax in axs.flat[len(notebooks):]:
+    ncols = min(4, len(rows))
+    nrows = -(-len(rows) // ncols)
+    fig, axs = plt.subplots(nrows, ncols, figsize=(3.3 * ncols, 2.9 * nrows), squeeze=False)
+    for ax in axs.flat[len(rows):]:
         ax.axis("off")
-    for ax, nb in zip(axs.flat, notebooks):
-        mine = [r for r in rows if r["notebook"] == nb]
-        x = np.arange(len(mine))
-        ax.bar(x - 0.2, [r["ours"] for r in mine], 0.4, label="model")
-        ax.bar(x + 0.2, [r["popularity"] for r in mine], 0.4, label="popularity", color="grey")
-        ax.set_xticks(x, [r["record"] for r in mine], rotation=35, ha="right", fontsize=7)
-        ax.set_title(nb, fontsize=9)
-    axs[0][0].legend(fontsize=8)
+    colours = ["C0", "grey", "C2"]
+    for ax, r in zip(axs.flat, rows):
+        bars = [(r.get("model_label", r["model"]), r["ours"]), ("popularity\n(unseen)", r.get("unseen")),
+                (f"{r.get('best_label', r.get('best_name'))}\n(strongest)", r.get("best"))]
+        bars = [(label, v, c) for (label, v), c in zip(bars, colours) if v]
+        x = np.arange(len(bars))
+        values = [v[0] for _, v, _ in bars]
+        errors = [[v[0] - v[1] if v[1] is not None else 0 for _, v, _ in bars],
+                  [v[2] - v[0] if v[2] is not None else 0 for _, v, _ in bars]]
+        ax.bar(x, values, 0.6, yerr=errors, capsize=3, color=[c for *_, c in bars])
+        ax.set_xticks(x, [label for label, *_ in bars], fontsize=7)
+        ax.set_title(f"{r['notebook'][:2]} {r['metric']} ({r.get('dataset')})", fontsize=9)
+        ax.tick_params(axis="y", labelsize=7)
     fig.tight_layout()
     return fig

@@ -79,7 +79,7 @@ def results_table(estimates: dict, differences: dict | None = None, keys: dict |
                   fmt: str = ".4f", higher_is_better: bool = True):
     """Return (table, records) for ``show``: one row per model, then one per comparison.
 
-    ``estimates``: ``{model: {metric: Estimate}}`` (``stats.estimates``); ``differences``:
+    ``estimates``: ``{model: {metric: Estimate or number}}`` (``stats.estimates``); ``differences``:
     ``{(a, b): {metric: Estimate of a - b}}`` (``stats.differences``); ``keys``: ``{model: record
     prefix}`` (default: the model's name). Records are ``prefix/metric`` and ``a_vs_b/metric``.
     Each comparison cell reads "difference [low, high] verdict".
@@ -95,7 +95,7 @@ def results_table(estimates: dict, differences: dict | None = None, keys: dict |
     key = lambda model: keys.get(model, model)
     rows, records = {}, {}
     for model, by_metric in estimates.items():
-        rows[model] = {m: e.format(fmt) for m, e in by_metric.items()}
+        rows[model] = {m: e.format(fmt) if isinstance(e, Estimate) else f"{e:{fmt}}" for m, e in by_metric.items()}
         records.update({f"{key(model)}/{m}": e for m, e in by_metric.items()})
     for (a, b), by_metric in (differences or {}).items():
         rows[f"{a} − {b}"] = {m: f"{d.format('+' + fmt)} {verdict(d, higher_is_better)}" for m, d in by_metric.items()}

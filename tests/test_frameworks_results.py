@@ -77,22 +77,49 @@ def test_floors_compare_with_numbers_and_with_other_records(monkeypatch):
         {"metric": "model/auc", "at_least": 0.753},
         {"metric": "model/ndcg@10", "at_least": 0.5, "expected_fail": "known gap"},
     ]})
-    rows = report.check_floors("99_x", {"model/hit@10": 0.2, "popularity/hit@10": 0.1,
+    rows = report.check_floors("99_x", {"dataset": "ml-100k", "model/hit@10": 0.2, "popularity/hit@10": 0.1,
                                         "model/auc": 0.7, "model/ndcg@10": 0.1})
     assert [r["ok"] for r in rows] == [True, False, False]
-    assert report.check_floors("99_x", {})[0]["ok"] is False  # a missing record never passes
+    assert report.check_floors("99_x", {"dataset": "ml-1m"})[0]["ok"] is False  # a missing record never passes
+    # floors are about real MovieLens: synthetic data has none
+    assert report.check_floors("99_x", {"dataset": "synthetic-1m", "model/auc": 0.1}) == []
 
 
 def test_report_marks_missed_floor_and_failure(tmp_path, monkeypatch):
     monkeypatch.setitem(report.EXPECTATIONS, "99_x", {"floors": [{"metric": "m", "at_least": 1.0}]})
-    nb = _notebook_with_records(tmp_path / "99_x.ipynb", "from labkit import record\nrecord('dataset', 'synthetic')\nrecord('m', 0.5)")
+    nb = _notebook_with_records(tmp_path / "99_x.ipynb", "from labkit import record\nrecord('dataset', 'ml-100k')\nrecord('m', 0.5)")
     entry = report.summarise("99_x", nb, 1.0)
-    assert entry["status"] == "floor missed" and entry["dataset"] == "synthetic"
+    assert entry["status"] == "floor missed" and entry["dataset"] == "ml-100k"
+    (tmp_path / "s").mkdir()
+    synthetic = _notebook_with_records(tmp_path / "s" / "99_x.ipynb", "from labkit import record\nrecord('dataset', 'synthetic')\nrecord('m', 0.5)")
+    assert report.summarise("99_x", synthetic, 1.0)["status"] == "ok (synthetic data: no floors)"
     assert report.summarise("99_x", tmp_path / "none.ipynb", None, "boom")["status"] == "failed"
     _, md = report.write_report([entry], tmp_path)
     text = md.read_text()
-    assert "| [99_x](full/99_x.ipynb) | synthetic |  | 1 |  | floor missed | 0/1 |" in text
+    assert "| [99_x](full/99_x.ipynb) | ml-100k |  | 1 |  | floor missed | 0/1 |" in text
     assert "MISSED" in text
+
+
+def test_report_tables_read_intervals_and_compute_verdicts(tmp_path, monkeypatch):
+    monkeypatch.setitem(report.EXPECTATIONS, "99_x", {
+        "title": "x", "model": "m", "rows": ["popularity", "ease"], "unseen": "popularity",
+        "metrics": ["hit@10"], "seed": {"m/hit@10": 0.3}, "seed_dataset": "ml-1m", "floors": [], "headline": ["m/hit@10"]})
+    code = ("import numpy as np\nfrom labkit import stats, record\nfrom labkit.results import show\n"
+            "record('dataset', 'ml-100k')\nrecord('best_baseline', 'ease')\n"
+            "pu = {'M': {'hit@10': np.r_[np.ones(40), np.zeros(60)]}, 'P': {'hit@10': np.r_[np.ones(10), np.zeros(90)]},"
+            " 'E': {'hit@10': np.r_[np.zeros(55), np.ones(45)]}}\n"
+            "show(stats.estimates(pu), stats.differences(pu, [('M', 'P'), ('M', 'E')]), {'M': 'm', 'P': 'popularity', 'E': 'ease'})")
+    entry = report.summarise("99_x", _notebook_with_records(tmp_path / "99_x.ipynb", code), 1.0)
+    table = {r["name"]: r for r in report.protocol_table(entry)}
+    assert list(table) == ["m", "popularity", "ease"] and table["ease"]["best"]
+    value, low, high = table["m"]["cells"]["hit@10"]
+    assert value == 0.4 and low < 0.4 < high
+    verdicts = {v["other"]: v["verdict"] for v in report.verdict_rows(entry)}
+    assert verdicts == {"popularity": "beats", "ease": "no clear difference"}
+    (row,) = report.comparison_rows([entry])
+    assert row["best_name"] == "ease" and row["verdicts"] == verdicts and row["source"] == 0.3
+    md = "\n".join(report.protocol_markdown(entry))
+    assert "EASE (strongest baseline on validation)" in md and "**beats**" in md and "source (ml-1m)" in md
 
 
 def test_compare_reports_ignores_timings_and_rounds(tmp_path):
