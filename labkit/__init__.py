@@ -15,22 +15,26 @@ course environment imports it at every interpreter start-up to install the MXNet
 """
 
 import importlib
+import os
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("competition", "data", "exercises", "frameworks", "gluon", "metrics", "plots", "report",
-               "results", "sequences", "splits")
+_HERE = os.path.dirname(__file__)
 _FUNCTIONS = {"device": "frameworks", "import_mxnet": "frameworks", "seed_everything": "frameworks",
-              "record": "results"}
+              "record": "results"}  # the names re-exported at the top level, and their modules
+
+
+def _submodules() -> list[str]:
+    return sorted(f[:-3] for f in os.listdir(_HERE) if f.endswith(".py") and not f.startswith("_") and f != "conftest.py")
 
 
 def __getattr__(name):
-    if name in _SUBMODULES:
-        return importlib.import_module(f"{__name__}.{name}")
     if name in _FUNCTIONS:
         return getattr(importlib.import_module(f"{__name__}.{_FUNCTIONS[name]}"), name)
+    if not name.startswith("_") and os.path.isfile(os.path.join(_HERE, f"{name}.py")):
+        return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_SUBMODULES) | set(_FUNCTIONS))
+    return sorted(set(globals()) | set(_submodules()) | set(_FUNCTIONS))

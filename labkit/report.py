@@ -22,7 +22,6 @@ import sys
 import time
 from pathlib import Path
 
-from .frameworks import lesson_unavailable
 from .results import notebook_errors, read_records
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -384,7 +383,7 @@ def write_report(entries: list[dict], build: Path, seed_note: str = "", figure: 
              "|---|---|---|---|---|---|---|"]
     for e in entries:
         held = sum(f["ok"] for f in e["floors"])
-        floors = f"{held}/{len(e['floors'])}" if e["floors"] else ("not run" if e.get("skipped") else "none yet")
+        floors = f"{held}/{len(e['floors'])}" if e["floors"] else "none yet"
         if e.get("facts"):
             floors += f"; facts {sum(f['ok'] for f in e['facts'])}/{len(e['facts'])}"
         wall = f"{e['wall_s']:.0f}" if e["wall_s"] is not None else ""
@@ -412,9 +411,6 @@ def write_report(entries: list[dict], build: Path, seed_note: str = "", figure: 
     lines += ["", "# Details", ""]
     for e in entries:
         lines += [f"## {e['notebook']}: {e['title']}", ""]
-        if e.get("skipped"):
-            lines += [f"Skipped: {e['skipped']}", ""]
-            continue
         if not e["headline"] and not e["records"]:
             lines += ["No records.", ""]
             continue
@@ -499,14 +495,16 @@ def run(build: Path, only: list[str] | None = None) -> int:
     for path in discover():
         if only and path.stem not in only:
             continue
-        out = build / "full" / path.name
+        from .frameworks import lesson_unavailable
+
         why = lesson_unavailable(path)
-        if why:  # needs a framework this machine cannot have (MXNet on a Mac): skipped, not failed
+        if why:  # needs a framework this machine cannot have (MXNet on a Mac): skipped with the reason, not failed
             print(f"[make run] {path.name}: skipped: {why}", flush=True)
-            out.unlink(missing_ok=True)  # no stale result from an earlier run may stand in for this one
-            entries.append({**summarise(path.stem, Path(os.devnull), None), "status": "skipped",
+            (build / "full" / path.name).unlink(missing_ok=True)  # no earlier run's result may stand in for it
+            entries.append({**summarise(path.stem, Path(os.devnull), None), "status": f"skipped: {why}",
                             "floors": [], "facts": [], "skipped": why})
             continue
+        out = build / "full" / path.name
         params = {"DATASET": "auto"} if "DATASET" in parameter_names(path) else {}
         print(f"[make run] {path.name} {params} ...", flush=True)
         error, start = None, time.perf_counter()
