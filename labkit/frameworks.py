@@ -6,8 +6,9 @@ The numpy shim MXNet 1.9.1 needs lives here and nowhere else (``_restore_numpy_b
 with a .pth file (``write_pth``), so a plain ``import mxnet`` works in a notebook too.
 
 Where a framework cannot be had (MXNet: no wheel for macOS arm64 or Windows; its Linux aarch64
-wheel needs the Arm Performance Libraries), ``unavailable`` says why and what to do, and the lessons that list it in ``metadata.labkit.requires`` are skipped with that
-reason (``lesson_unavailable``). ``LABKIT_HIDE_MXNET=1`` makes any machine answer as one without
+wheel needs the Arm Performance Libraries), ``unavailable`` says why and what to do, and the
+lessons that list it in ``metadata.labkit.requires`` are skipped with that reason
+(``lesson_unavailable``). ``LABKIT_HIDE_MXNET=1`` makes any machine answer as one without
 MXNet; CI tests that path with it.
 
 Importing this module is cheap (no numpy): the course environment imports it at every start-up.
@@ -67,18 +68,21 @@ def unavailable(framework: str, system: str | None = None, machine: str | None =
     if framework not in WHEELS:
         raise ValueError(f"unknown framework {framework!r}; use one of {sorted(WHEELS)}")
     if hidden(framework):
-        return f"{NAMES[framework]} is hidden by LABKIT_HIDE_{framework.upper()}=1, as on a machine where it has no wheel. {REMEDY}"
+        return (f"{NAMES[framework]} is hidden by LABKIT_HIDE_{framework.upper()}=1, as on a machine where it has "
+                f"no wheel. {REMEDY}")
     if system is None or machine is None:
         import platform
 
         system, machine = system or sys.platform, machine or platform.machine()
     system = "linux" if system.startswith("linux") else system
-    machine = {"amd64": "x86_64", "arm64": "aarch64" if system == "linux" else "arm64"}.get(machine.lower(), machine.lower())
+    machine = machine.lower()
+    machine = {"amd64": "x86_64", "arm64": "aarch64" if system == "linux" else "arm64"}.get(machine, machine)
     if (framework, system, machine) == ("mxnet", "linux", "aarch64") and not _loadable("libarmpl_lp64_mp.so"):
         return f"{ARMPL} {REMEDY}"
     if (system, machine) in WHEELS[framework]:
         return None
-    where = SYSTEMS.get(system, system) + (" on Apple Silicon" if (system, machine) == ("darwin", "arm64") else f" {machine}")
+    apple_silicon = (system, machine) == ("darwin", "arm64")
+    where = SYSTEMS.get(system, system) + (" on Apple Silicon" if apple_silicon else f" {machine}")
     return f"{NAMES[framework]} has no wheel for {where}, so the lessons that need it cannot run here. {REMEDY}"
 
 
