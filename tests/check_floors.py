@@ -20,6 +20,9 @@ def _cases():
         return [pytest.param(None, marks=pytest.mark.skip(reason=f"{REPORT} missing: run `make run`"))]
     cases = []
     for entry in json.loads(REPORT.read_text())["notebooks"]:
+        if entry.get("skipped"):  # a framework this machine cannot have (MXNet on a Mac)
+            cases.append(pytest.param(None, marks=pytest.mark.skip(reason=entry["skipped"]),
+                                      id=f"{entry['notebook']}:skipped"))
         for floor in entry["floors"]:
             marks = [pytest.mark.xfail(reason=floor["expected_fail"], strict=False)] if floor["expected_fail"] else []
             cases.append(pytest.param((entry, floor), marks=marks, id=f"{entry['notebook']}:{floor['metric']}"))

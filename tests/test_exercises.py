@@ -59,6 +59,11 @@ def test_student_version_hides_solutions(source):
                                      "the checks' thresholds are set on real data")
 @pytest.mark.parametrize("source", SOURCES, ids=IDS)
 def test_solution_full_marks_student_zero(source, tmp_path):
+    from labkit.frameworks import lesson_unavailable
+
+    why = lesson_unavailable(source)  # needs a framework this machine cannot have (MXNet on a Mac)
+    if why:
+        pytest.skip(why)
     (tmp_path / "solved").mkdir()
     solved = exercises.grade_notebook(source, source, cwd=tmp_path / "solved")
     assert solved["points"] == solved["max_points"] > 0, solved["checks"]

@@ -9,8 +9,10 @@ import nbformat
 import pytest
 
 from labkit import report, results
+from labkit.frameworks import unavailable
 
 ROOT = Path(__file__).resolve().parents[1]
+needs_mxnet = pytest.mark.skipif(unavailable("mxnet") is not None, reason=str(unavailable("mxnet")))
 
 
 def test_numpy_bool_shim_lives_in_one_place():
@@ -24,12 +26,14 @@ def _fresh(code: str) -> str:
                           cwd=ROOT).stdout.strip()
 
 
+@needs_mxnet
 def test_import_mxnet_works_in_a_fresh_interpreter():
     out = _fresh("from labkit import import_mxnet; mx = import_mxnet(); "
                  "print(mx.__version__, mx.nd.array([1, 2]).sum().asscalar())")
     assert out == "1.9.1 3.0"
 
 
+@needs_mxnet
 def test_seed_everything_makes_each_framework_repeat():
     code = """
 import random, numpy as np, torch, tensorflow as tf
