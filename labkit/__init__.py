@@ -3,7 +3,8 @@
 Modules: ``data`` (MovieLens download, verification, parsing, synthetic data, the Funk-SVD
 tutorial files), ``splits``, ``sequences``, ``metrics``, ``frameworks`` (MXNet import shim, seeding,
 device), ``results`` (recording headline numbers), ``plots``, ``report`` (the ``make run`` report),
-``competition`` (notebook 07's submissions), ``exercises`` (student versions, grading) and
+``competition`` (notebook 07's competition), ``exercises`` (exercises through nbgrader: course
+folder, safe grading), ``review`` (tampering in students' cells) and
 ``gluon`` (the MXNet notebooks' losses and training loop; imports MXNet, so import it explicitly).
 """
 
