@@ -565,8 +565,12 @@ def grade(course: Path, students=None, names=None, cell_timeout: int | None = No
     todo = submissions(course, students, names)
     if not todo:
         log(f"no submissions in {course / 'submitted'} (expected submitted/<student>/<assignment>/)")
-    results = []
+    results, unknown = [], []
     for student, assignment, folder in todo:
+        if not _notebooks(files, assignment):
+            log(f"{student:<16} {assignment:<28} unknown assignment (no source/{assignment}/): skipped")
+            unknown.append((student, assignment))
+            continue
         is_comp = assignment == competition_assignment
         if is_comp and training is None:
             log(f"note: no training files in {training_dir}: {assignment} runs without the competition re-run")
@@ -593,16 +597,15 @@ def grade(course: Path, students=None, names=None, cell_timeout: int | None = No
             restored.append(str(path.relative_to(course)) if path.is_relative_to(course) else str(path))
     if restored:
         log("WARNING: course files changed during grading were restored: " + ", ".join(restored))
-    part = course / ".gradebook.db.part"
-    part.write_bytes(files["gradebook.db"])   # the gradebook as it was, plus this run's scores
-    merge_gradebook(part, results, cleared)
-    os.replace(part, course / "gradebook.db")
     for r in results:
         dest = course / "autograded" / r["student"] / r["assignment"]
         _rmtree(dest)
         _write_tree(dest, r["autograded"])
 
     rows = [row for r in results for row in score(r, cleared)]
+    rows += [{"student": s, "assignment": a, "notebook": "-", "status": "unknown assignment", "points": 0.0,
+              "max_points": 0.0, "auto_points": 0.0, "checks": [], "review": [], "nbgrader_log": [], "seconds": None,
+              "notes": [f"no assignment {a!r} in source/: nothing graded"]} for s, a in unknown]
     board = []
     if test is not None and training is not None:
         users = pd.read_csv(io.BytesIO(training["users.csv"])).UserID
@@ -621,6 +624,15 @@ def grade(course: Path, students=None, names=None, cell_timeout: int | None = No
                 entries[r["student"]] = r["submission"]
         board = competition.leaderboard(entries, test, users, items) + board
     write_reports(course / REPORTS, rows, board)
+
+    part = course / ".gradebook.db.part"
+    part.write_bytes(files["gradebook.db"])   # the gradebook as it was, plus this run's scores
+    for r in results:
+        try:
+            merge_gradebook(part, [r], cleared)
+        except Exception as exc:   # the reports are written; say which scores the gradebook lacks
+            log(f"WARNING: {r['student']}/{r['assignment']} not written to the gradebook: {type(exc).__name__}: {exc}")
+    os.replace(part, course / "gradebook.db")
     return {"rows": rows, "leaderboard": board, "restored": restored}
 
 

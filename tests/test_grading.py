@@ -152,6 +152,7 @@ def graded(tmp_path_factory):
         "Path(SUBMISSION).write_text('UserID,MovieIDs\\n' + ''.join(f'{u},12345678901234567890 1 2 3 4 5 6 7 8 9\\n'\n"
         "                                                      for u in users))")))
 
+    submit(course, "q_lost", "99_no_such_assignment", released)
     logs = []
     out = exercises.grade(course, cell_timeout=CELL_TIMEOUT, notebook_timeout=240,
                           competition_assignment=COMP, submission_file="submission.csv", log=logs.append)
@@ -173,7 +174,9 @@ def test_release_is_clean(graded):
 def test_every_submission_is_listed_and_reported(graded):
     expected = {(s, TOY) for s in ["a_rewriter", "b_untouched", "c_solution", "d_helper_cell", "e_invalid_json",
                                    "f_loop", "g_crash", *CHEATS]} | {(s, COMP) for s in ["c_solution", "p_probe", "z_bad_id"]}
+    expected.add(("q_lost", "99_no_such_assignment"))
     assert set(graded["rows"]) == expected
+    assert row(graded, "q_lost", "99_no_such_assignment")["status"] == "unknown assignment"
     report = json.loads((graded["course"] / "reports" / "grades.json").read_text())
     assert {(r["student"], r["assignment"]) for r in report["grades"]} == expected
     table = pd.read_csv(graded["course"] / "reports" / "grades.csv")
@@ -249,7 +252,8 @@ def test_student_code_cannot_change_what_others_are_graded_against(graded):
     assert any("restored" in line for line in graded["logs"])
     code, log = exercises.run_nbgrader(course, ["export", "--to", str(course / "export.csv")])
     assert code == 0, log
-    assert len(pd.read_csv(course / "export.csv")) == 2 * len({s for s, _ in graded["rows"]})
+    students = {s for s, a in graded["rows"] if a != "99_no_such_assignment"}
+    assert len(pd.read_csv(course / "export.csv")) == 2 * len(students)
 
 
 def test_competition_rerun_sees_training_files_only(graded):
