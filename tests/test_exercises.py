@@ -61,7 +61,8 @@ def test_review_passes_the_solutions(source):
 def test_config_fits_the_course():
     text = exercises.config_text()
     assert f'kernel_name = "{exercises.KERNEL}"' in text and "*.csv" in text
-    assert exercises.CELL_TIMEOUT >= 300 and exercises.NOTEBOOK_TIMEOUT > 3 * exercises.CELL_TIMEOUT
+    # the slowest solution cell (06's comparison) took 125 s, the slowest notebook 142 s, on 2 busy cores
+    assert exercises.CELL_TIMEOUT >= 4 * 125 and exercises.NOTEBOOK_TIMEOUT >= 10 * 142
 
 
 # --------------------------------------------------------------------------- the real round trip
