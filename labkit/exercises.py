@@ -460,7 +460,8 @@ def score(result: dict, cleared: set = frozenset()) -> list[dict]:
         rows.append({"student": result["student"], "assignment": result["assignment"], "notebook": name,
                      "status": status, "points": 0.0 if flagged else auto,
                      "max_points": float(sum(maxima.values())), "auto_points": auto, "checks": checks,
-                     "review": entry["review"], "notes": entry["notes"] + ([entry["failure"]] if entry.get("failure") else []),
+                     "review": entry["review"],
+                     "notes": entry["notes"] + ([entry["failure"]] if entry.get("failure") else []),
                      "nbgrader_log": log_problems(result.get("log", "")), "seconds": result.get("seconds")})
     return rows
 
@@ -642,11 +643,11 @@ def write_reports(folder: Path, rows: list[dict], board: list[dict]) -> None:
     (folder / "grades.json").write_text(json.dumps({"grades": rows, "leaderboard": board}, indent=1, default=str))
     with open(folder / "grades.csv", "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["student", "assignment", "notebook", "points", "max_points", "status", "lost", "review"])
+        w.writerow(["student", "assignment", "notebook", "points", "max_points", "status", "lost", "review", "notes"])
         for r in rows:
             lost = "; ".join(f"{c['grade_id']}: {c['reason']}" for c in r["checks"] if c["reason"])
             w.writerow([r["student"], r["assignment"], r["notebook"], f"{r['points']:g}", f"{r['max_points']:g}",
-                        r["status"], lost, " | ".join(r["review"])])
+                        r["status"], lost, " | ".join(r["review"]), " | ".join(r["notes"])])
     with open(folder / "leaderboard.csv", "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["rank", "student", "status", "ndcg@10", "recall@10", "events", "problems"])
@@ -669,7 +670,8 @@ def score_table(rows: list[dict]) -> str:
     """
     lines = [f"{'student':<16} {'notebook':<26} {'points':<13} status"]
     for r in rows:
-        lines.append(f"{r['student']:<16} {r['notebook']:<26} {r['points']:>5.1f} / {r['max_points']:<5.1f} {r['status']}")
+        lines.append(f"{r['student']:<16} {r['notebook']:<26} {r['points']:>5.1f} / {r['max_points']:<5.1f} "
+                     f"{r['status']}")
         lines += [f"{'':<18} {c['grade_id']}: {c['reason']}" for c in r["checks"] if c["reason"]]
         lines += [f"{'':<18} review: {f}" for f in r["review"]]
     return "\n".join(lines)

@@ -346,8 +346,8 @@ def review(submitted_nb, source_nb) -> list[str]:
 
     Cells identical to the instructor's cell of the same grade_id are skipped; every other code
     cell is reviewed (an edited locked cell too: nbgrader restores it, but the edit shows intent,
-    and a copied grade_id must not hide a cell). An instructor cell missing from the submission is a finding too (a student cell may stand in
-    for it).
+    and a copied grade_id must not hide a cell). An instructor cell missing from the submission
+    is a finding too (a student cell may stand in for it).
 
     Example::
 
