@@ -624,7 +624,9 @@ def grade(course: Path, students=None, names=None, cell_timeout: int | None = No
             else:
                 entries[r["student"]] = r["submission"]
         board = competition.leaderboard(entries, test, users, items) + board
-    write_reports(course / REPORTS, rows, board)
+    all_rows, all_board = write_reports(course / REPORTS, rows, board, competition_assignment)
+    if len(all_rows) > len(rows):
+        log(f"{course / REPORTS}: this run's {len(rows)} rows, and {len(all_rows) - len(rows)} kept from earlier runs")
 
     part = course / ".gradebook.db.part"
     part.write_bytes(files["gradebook.db"])   # the gradebook as it was, plus this run's scores
@@ -637,9 +639,21 @@ def grade(course: Path, students=None, names=None, cell_timeout: int | None = No
     return {"rows": rows, "leaderboard": board, "restored": restored}
 
 
-def write_reports(folder: Path, rows: list[dict], board: list[dict]) -> None:
-    """Write ``grades.csv`` (one row per notebook), ``grades.json`` (everything) and ``leaderboard.csv``."""
+def write_reports(folder: Path, rows: list[dict], board: list[dict], competition_assignment: str = COMPETITION):
+    """Write ``grades.csv`` (one row per notebook), ``grades.json`` (everything) and ``leaderboard.csv``.
+
+    Rows of earlier runs (in ``grades.json``) for submissions not graded this time are kept, so
+    grading one student again keeps everyone else in the reports. Returns (rows, board) as written.
+    """
     folder.mkdir(parents=True, exist_ok=True)
+    if (folder / "grades.json").is_file():
+        earlier = json.loads((folder / "grades.json").read_text())
+        done = {(r["student"], r["assignment"]) for r in rows}
+        rows = [r for r in earlier.get("grades", []) if (r["student"], r["assignment"]) not in done] + rows
+        rows.sort(key=lambda r: (r["student"], r["assignment"], r["notebook"]))
+        rerun = {s for s, a in done if a == competition_assignment}
+        board = board + [r for r in earlier.get("leaderboard", []) if r["submission"] not in rerun]
+        board.sort(key=lambda r: (r["status"] != "ok", -r.get("ndcg@10", 0.0), str(r["submission"])))
     (folder / "grades.json").write_text(json.dumps({"grades": rows, "leaderboard": board}, indent=1, default=str))
     with open(folder / "grades.csv", "w", newline="") as f:
         w = csv.writer(f)
@@ -657,6 +671,7 @@ def write_reports(folder: Path, rows: list[dict], board: list[dict]) -> None:
             w.writerow([rank if row["status"] == "ok" else "", row["submission"], row["status"],
                         row.get("ndcg@10", ""), row.get("recall@10", ""), row.get("events", ""),
                         " | ".join(row.get("problems", []))])
+    return rows, board
 
 
 def score_table(rows: list[dict]) -> str:

@@ -289,6 +289,9 @@ def test_clearing_a_review_releases_the_points_and_a_notebook_timeout_kills(grad
                           log=lambda *a: None)
     (r,) = out["rows"]
     assert (r["status"], r["points"]) == ("cleared after review", 2.0)
+    report = json.loads((course / "reports" / "grades.json").read_text())
+    assert len(report["grades"]) == len(graded["rows"]), "the other submissions stay in the reports"
+    assert {x["submission"] for x in report["leaderboard"]} == {"c_solution", "p_probe", "z_bad_id"}
     from nbgrader.api import Gradebook
 
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
