@@ -63,7 +63,7 @@ if [ -z "$$py" ]; then printf '%s\n' \
   exit 1; fi
 endef
 
-.PHONY: all venv python test unit nbval run run-1m lab student grade clean distclean
+.PHONY: all venv python test unit nbval run run-1m lab course student grade clean distclean
 
 all: test
 
@@ -120,13 +120,24 @@ run-1m: $(STAMP)
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks $(LAB_ARGS)
 
-# Exercises (see exercises/README.md): student versions into build/exercises/student, and grading
-# of a folder of completed notebooks: make grade DIR=path/to/folder [RATINGS_TEST=.../ratings_test.csv]
-student: $(STAMP)
-	$(PY) -m labkit.exercises student exercises $(BUILD)/exercises/student
+# Exercises through nbgrader (see exercises/README.md). The course folder (COURSE, git-ignored) holds
+# nbgrader's source/, release/, submitted/, autograded/, feedback/, gradebook.db and the reports.
+#   make course    write or refresh the course folder from exercises/ (+ the competition's files)
+#   make student   nbgrader generate_assignment for every exercise -> $(COURSE)/release/
+#   make grade     autograde $(COURSE)/submitted/<student>/<assignment>/ safely; reports + leaderboard
+#                  [STUDENT=id] [ASSIGNMENT=name] [CELL_TIMEOUT=s] [NOTEBOOK_TIMEOUT=s]
+COURSE ?= course
+
+course: $(STAMP)
+	$(PY) -m labkit.exercises course $(COURSE)
+
+student: course
+	$(PY) -m labkit.exercises release $(COURSE)
 
 grade: $(STAMP)
-	$(PY) -m labkit.exercises grade $(DIR) $(if $(RATINGS_TEST),--ratings-test $(RATINGS_TEST))
+	$(PY) -m labkit.exercises grade $(COURSE) $(if $(STUDENT),--student $(STUDENT)) \
+		$(if $(ASSIGNMENT),--assignment $(ASSIGNMENT)) $(if $(CELL_TIMEOUT),--cell-timeout $(CELL_TIMEOUT)) \
+		$(if $(NOTEBOOK_TIMEOUT),--notebook-timeout $(NOTEBOOK_TIMEOUT))
 
 clean:
 	rm -rf $(BUILD) .pytest_cache

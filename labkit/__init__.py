@@ -5,8 +5,9 @@ tutorial files), ``splits``, ``sequences``, ``metrics``, ``stats`` (bootstrap in
 verdicts), ``baselines`` (popularity, item-kNN, EASE, transition counts), ``frameworks`` (MXNet
 import shim, quiet TensorFlow, seeding, device, progress bars, which frameworks this machine can
 have), ``results`` (recording headline numbers with intervals, results tables), ``plots``,
-``report`` (the ``make run`` report), ``competition`` (notebook 07's submissions), ``exercises``
-(student versions, grading) and ``gluon`` (the MXNet notebooks' losses and training loop).
+``report`` (the ``make run`` report), ``competition`` (notebook 07's competition), ``exercises``
+(exercises through nbgrader: course folder, safe grading), ``review`` (tampering in students'
+cells) and ``gluon`` (the MXNet notebooks' losses and training loop).
 
 Submodules are imported on first use (PEP 562), so ``import labkit`` costs almost nothing: the
 course environment imports it at every interpreter start-up to install the MXNet import hook
