@@ -265,7 +265,7 @@ def _set_aside(path: Path, problem: Exception, then: str) -> Path:
 
 
 def download(url: str, dest: Path, timeout: float = 30.0, sha256: str | None = None) -> Path:
-    """Download ``url`` to ``dest`` with a tqdm progress bar and return ``dest``.
+    """Download ``url`` to ``dest`` with a progress bar (JupyterLab's, or none in batch runs) and return ``dest``.
 
     Written atomically (see ``write_atomically``): an interrupted or short download, or one whose
     sha256 differs from ``sha256``, leaves nothing behind.
@@ -274,19 +274,24 @@ def download(url: str, dest: Path, timeout: float = 30.0, sha256: str | None = N
 
         download(BASE_URL + "ml-100k.zip", data_dir() / "ml-100k.zip", sha256=pinned_checksums()["ml-100k.zip"])
     """
-    from tqdm import tqdm
+    from tqdm.auto import tqdm
+
+    from .frameworks import batch_mode
 
     def blocks():
         with urllib.request.urlopen(url, timeout=timeout) as response:
             total = int(response.headers.get("Content-Length") or 0) or None
             got = 0
-            with tqdm(total=total, unit="B", unit_scale=True, desc=f"downloading {dest.name}") as bar:
+            with tqdm(total=total, unit="B", unit_scale=True, desc=f"downloading {dest.name}",
+                      disable=batch_mode()) as bar:
                 for block in iter(lambda: response.read(1 << 16), b""):
                     got += len(block)
                     bar.update(len(block))
                     yield block
             if total is not None and got != total:
                 raise DataError(f"download of {url} stopped after {got} of {total} bytes")
+            if batch_mode():
+                print(f"downloaded {url} ({got / 1e6:.1f} MB)")
 
     return write_atomically(dest, blocks(), sha256)
 

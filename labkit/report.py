@@ -66,6 +66,9 @@ EXPECTATIONS: dict[str, dict] = {
             "ml-1m": {"interactions": 1_000_209, "users": 6_040, "items": 3_706,
                       "user_max_freq": 2_314, "item_max_freq": 3_428},
             "ml-100k": {"interactions": 100_000, "users": 943, "items": 1_682},
+            # the synthetic stand-in has ML-1M's counts by construction
+            "synthetic-1m": {"interactions": 1_000_209, "users": 6_040, "items": 3_706,
+                             "user_max_freq": 2_314, "item_max_freq": 3_428},
         },
     },
     "02_lstm_sequential": {
