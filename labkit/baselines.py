@@ -143,6 +143,24 @@ def transitions(T: np.ndarray, recent) -> np.ndarray:
     return scores
 
 
+def score_matrices(X: np.ndarray, lambdas=(), users=None) -> dict:
+    """Return ``{name: (len(users), n_items) scores}`` of popularity, item-kNN and EASE (one per λ).
+
+    ``X`` is the 0/1 interaction matrix of all training users (it defines the item statistics);
+    ``users`` selects the rows to score (default: all). EASE's entries are named ``"EASE λ=<λ>"``.
+
+    >>> X = interactions([0, 0, 1, 2], [0, 1, 1, 2], 3, 3)
+    >>> sorted(score_matrices(X, [10.0], users=[1]))
+    ['EASE λ=10', 'item-kNN', 'popularity']
+    """
+    rows = X if users is None else X[np.asarray(users)]
+    out = {"popularity": np.broadcast_to(X.sum(axis=0, dtype=np.float32), rows.shape),
+           "item-kNN": rows @ item_similarity(X)}
+    G = gram(X) if len(lambdas) else None
+    out.update({f"EASE λ={lam:g}": rows @ ease_weights(X, lam, G) for lam in lambdas})
+    return out
+
+
 def leave_last_out(d, lambdas=(50.0, 200.0, 500.0, 1000.0), sequence_length: int | None = None,
                    k=(10, 50), select: str = "hit@10") -> dict:
     """Every baseline on a leave-last-out split (``labkit.splits.LeaveLastOutData``), tuned on validation.
@@ -163,25 +181,21 @@ def leave_last_out(d, lambdas=(50.0, 200.0, 500.0, 1000.0), sequence_length: int
     from .sequences import last_items
 
     def fitted(part, seen, lams):
-        X = seen.astype(np.float32)
-        out = {"popularity": popularity(X), "item-kNN": itemknn(X)}
-        G = gram(X)
-        out.update({("EASE", lam): X @ ease_weights(X, lam, G) for lam in lams})
+        out = score_matrices(seen.astype(np.float32), lams)
         if sequence_length:
             users, items = part["user_id"].to_numpy(), part["item_id"].to_numpy()
             _, recent = last_items(users, items, sequence_length)
-            out["transitions"] = transitions(transition_counts(users, items, X.shape[1]), recent)
+            out["transitions"] = transitions(transition_counts(users, items, seen.shape[1]), recent)
         return out
 
     def evaluate(scores, seen, targets):
         return hit_and_auc_per_user(scores, targets, exclude=seen, k=k)
 
-    val = {name: {m: float(v.mean()) for m, v in evaluate(s, d.seen_fit, d.val_items).items()}
-           for name, s in fitted(d.fit, d.seen_fit, lambdas).items()}
-    lam = max(lambdas, key=lambda lam: val[("EASE", lam)][select])
-    validation = {(f"EASE λ={n[1]:g}" if isinstance(n, tuple) else n): v for n, v in val.items()}
+    validation = {name: {m: float(v.mean()) for m, v in evaluate(s, d.seen_fit, d.val_items).items()}
+                  for name, s in fitted(d.fit, d.seen_fit, lambdas).items()}
+    lam = max(lambdas, key=lambda lam: validation[f"EASE λ={lam:g}"][select])
     candidates = {n: v[select] for n, v in validation.items() if not n.startswith("EASE")}
     candidates["EASE"] = validation[f"EASE λ={lam:g}"][select]
-    test = {("EASE" if isinstance(n, tuple) else n): evaluate(s, d.seen, d.test_items)
+    test = {("EASE" if n.startswith("EASE") else n): evaluate(s, d.seen, d.test_items)
             for n, s in fitted(d.train, d.seen, [lam]).items()}
     return {"validation": validation, "test": test, "lambda": lam, "best": max(candidates, key=candidates.get)}
