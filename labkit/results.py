@@ -105,7 +105,10 @@ def results_table(estimates: dict, differences: dict | None = None, keys: dict |
 
 def show(estimates: dict, differences: dict | None = None, keys: dict | None = None,
          fmt: str = ".4f", higher_is_better: bool = True, caption: str = ""):
-    """Display the results table (see ``results_table``) and record every number in it; return the table.
+    """Display the results table (see ``results_table``) and record every number in it; return None.
+
+    It returns nothing, so a ``show(...)`` ending a cell is displayed once; ``results_table`` gives
+    the DataFrame itself.
 
     Example::
 
@@ -117,7 +120,6 @@ def show(estimates: dict, differences: dict | None = None, keys: dict | None = N
     html = (f"<p>{caption}</p>" if caption else "") + table.to_html()
     if not _display(text, [_entry(n, v) for n, v in records.items()], html):
         print(text)
-    return table
 
 
 def _stored(notebook):

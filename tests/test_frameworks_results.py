@@ -113,7 +113,10 @@ def test_report_tables_read_intervals_and_compute_verdicts(tmp_path, monkeypatch
             "pu = {'M': {'hit@10': np.r_[np.ones(40), np.zeros(60)]}, 'P': {'hit@10': np.r_[np.ones(10), np.zeros(90)]},"
             " 'E': {'hit@10': np.r_[np.zeros(55), np.ones(45)]}}\n"
             "show(stats.estimates(pu), stats.differences(pu, [('M', 'P'), ('M', 'E')]), {'M': 'm', 'P': 'popularity', 'E': 'ease'})")
-    entry = report.summarise("99_x", _notebook_with_records(tmp_path / "99_x.ipynb", code), 1.0)
+    nb = _notebook_with_records(tmp_path / "99_x.ipynb", code)
+    outputs = json.loads(nb.read_text())["cells"][0]["outputs"]
+    assert len(outputs) == 3  # two records, then the table once (show ending a cell returns nothing to display)
+    entry = report.summarise("99_x", nb, 1.0)
     table = {r["name"]: r for r in report.protocol_table(entry)}
     assert list(table) == ["m", "popularity", "ease"] and table["ease"]["best"]
     value, low, high = table["m"]["cells"]["hit@10"]
