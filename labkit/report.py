@@ -196,7 +196,7 @@ def discover(folder: Path = NOTEBOOK_DIR) -> list[Path]:
     >>> [p.name for p in discover()][:1]
     ['01_data_preparation.ipynb']
     """
-    return sorted(p for p in Path(folder).glob("[0-9][0-9]_*.ipynb"))
+    return sorted(p for pattern in ("[0-9][0-9]_*.ipynb", "[0-9][0-9][a-z]_*.ipynb") for p in Path(folder).glob(pattern))
 
 
 def notebook_metadata(path: Path) -> dict:
