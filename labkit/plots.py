@@ -9,9 +9,9 @@ import numpy as np
 
 
 def frequency_of_frequencies(ids) -> np.ndarray:
-    """Return ``f`` with ``f[n]`` = how many distinct ids occur exactly ``n`` times (seed 000).
+    """Return ``f`` with ``f[n]`` = how many distinct ids occur exactly ``n`` times (as the SNU lab slides count).
 
-    ``len(f) - 1`` is the largest count ("max freq" in seed 000).
+    ``len(f) - 1`` is the largest count ("max freq" on the slides).
 
     >>> frequency_of_frequencies([1, 1, 2, 3, 3, 3]).tolist()
     [0, 1, 1, 1]
@@ -20,8 +20,30 @@ def frequency_of_frequencies(ids) -> np.ndarray:
     return np.bincount(counts)
 
 
+def log_ticks(axis) -> None:
+    """Put readable ticks on a log-scaled ``axis`` (``ax.xaxis`` or ``ax.yaxis``) after its data are drawn.
+
+    Labels at 1, 2 and 5 times each power of 10 when the axis spans fewer than 2.5 decades, at the
+    powers of 10 only when it spans more; plain numbers ("20", "500"), unlabelled minor ticks, so
+    labels never crowd each other as matplotlib's default labels of minor ticks do on short ranges.
+
+    >>> import matplotlib.pyplot as plt; fig, ax = plt.subplots(); _ = ax.loglog([20, 700], [1, 30])
+    >>> log_ticks(ax.xaxis); [t.get_text() for t in ax.get_xticklabels() if 20 <= t.get_position()[0] <= 700]
+    ['20', '50', '100', '200', '500']
+    """
+    from matplotlib.ticker import LogFormatter, LogLocator, NullFormatter
+
+    low, high = sorted(axis.get_view_interval())
+    decades = np.log10(high / low) if low > 0 else np.inf
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0) if decades < 2.5 else (1.0,)))
+    axis.set_major_formatter(LogFormatter(base=10, labelOnlyBase=False, minor_thresholds=(np.inf, np.inf)))
+    axis.set_minor_locator(LogLocator(base=10, subs=np.arange(2, 10) * 1.0))
+    axis.set_minor_formatter(NullFormatter())
+    axis.figure.canvas.draw_idle()
+
+
 def skewness(ratings, title: str = ""):
-    """Plot seed 000's user and item skewness, then the same on log-log axes; return the figure.
+    """Plot the slides' user and item skewness, then the same on log-log axes; return the figure.
 
     x: number of interactions, y: number of users (items) with that many. On log-log axes a
     long tail shows as a straight-ish falling line instead of a spike at the left.
@@ -38,6 +60,8 @@ def skewness(ratings, title: str = ""):
         axs[i].set_title(f"{who[:-1]} skewness")
         axs[i + 2].loglog(n[freq > 0], freq[freq > 0], marker=".", ls="none")
         axs[i + 2].set_title(f"{who[:-1]} skewness, log-log")
+        log_ticks(axs[i + 2].xaxis)
+        log_ticks(axs[i + 2].yaxis)
         for ax in (axs[i], axs[i + 2]):
             ax.set_xlabel("frequency (number of interactions)")
             ax.set_ylabel(f"num of {who}")
@@ -47,20 +71,45 @@ def skewness(ratings, title: str = ""):
     return fig
 
 
-def loss_curves(curves: dict, title: str = "Loss curve", ylabel: str = "loss"):
+def loss_curves(curves: dict, title: str = "Loss curve", ylabel: str = "loss", separate: bool = False):
     """Plot one line per named sequence of per-epoch losses and return the figure.
 
+    With ``separate=True`` each curve gets its own panel and y axis, side by side, for losses of
+    different scales (e.g. BPR and hinge) that one axis would flatten; a curve may then also be a
+    dict ``{label: losses}`` of several lines (e.g. one per seed, the first drawn solid).
+
     >>> fig = loss_curves({"train": [1.0, 0.5], "test": [1.1, 0.8]})
+    >>> fig = loss_curves({"BPR": [0.7, 0.3], "hinge": [9.0, 2.0]}, separate=True); len(fig.axes)
+    2
+    >>> fig = loss_curves({"BPR": {"seed 0": [0.7, 0.3], "seed 1": [0.8, 0.4]}, "hinge": [9.0, 2.0]}, separate=True)
+    >>> [len(ax.lines) for ax in fig.axes]
+    [2, 1]
     """
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for name, values in curves.items():
-        ax.plot(np.arange(1, len(values) + 1), values, marker="o", label=name)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    ax.legend()
+    from matplotlib.ticker import MaxNLocator
+
+    if not separate:
+        fig, ax = plt.subplots(figsize=(7, 4))
+        for name, values in curves.items():
+            ax.plot(np.arange(1, len(values) + 1), values, marker="o", label=name)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        ax.legend()
+        fig.tight_layout()
+        return fig
+    fig, axs = plt.subplots(1, len(curves), figsize=(4.2 * len(curves), 3.6), squeeze=False)
+    for k, (ax, (name, values)) in enumerate(zip(axs[0], curves.items())):
+        lines = values if isinstance(values, dict) else {None: values}
+        for j, (label, line) in enumerate(lines.items()):
+            ax.plot(np.arange(1, len(line) + 1), line, marker="o", ms=3, color=f"C{k}",
+                    alpha=1.0 if j == 0 else 0.4, label=label)
+        ax.set(xlabel="epoch", ylabel=f"{ylabel} ({name})", title=name)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if len(lines) > 1:
+            ax.legend(fontsize=8)
+    fig.suptitle(title)
     fig.tight_layout()
     return fig
 
@@ -92,12 +141,17 @@ def model_vs_baselines(rows: list[dict]):
     """Plot each faithful model beside popularity of unseen items and the strongest baseline; return the figure.
 
     ``rows`` are ``labkit.report.comparison_rows``: one panel per notebook and metric (each with
-    its own scale), three bars with their 95% intervals where recorded. Returns None if no row
-    has a baseline to compare with.
+    its own scale and its metric as y label), three bars with their 95% intervals where recorded.
+    An AUC panel starts at 0.5, a random ranking's AUC (lower only if a bar or interval is lower),
+    so that 0.80 and 0.87 do not look alike; a dashed line marks 0.5. Returns None if no row has a
+    baseline to compare with.
 
-    >>> model_vs_baselines([{"notebook": "02_x", "metric": "hit@10", "model": "m", "ours": (0.2, 0.15, 0.25),
-    ...                      "unseen": (0.1, 0.08, 0.12), "best_name": "ease", "best": (0.3, 0.25, 0.35)}]) is not None
-    True
+    >>> fig = model_vs_baselines([{"notebook": "02_x", "metric": "hit@10", "model": "m", "ours": (0.2, 0.15, 0.25),
+    ...                      "unseen": (0.1, 0.08, 0.12), "best_name": "ease", "best": (0.3, 0.25, 0.35)},
+    ...                     {"notebook": "03_x", "metric": "auc", "model": "m", "ours": (0.80, 0.79, 0.81),
+    ...                      "unseen": (0.87, 0.86, 0.88), "best_name": None, "best": None}])
+    >>> [ax.get_ylabel() for ax in fig.axes[:2]], fig.axes[1].get_ylim()[0] == 0.5
+    (['hit@10', 'AUC'], True)
     """
     import matplotlib.pyplot as plt
 
@@ -121,6 +175,13 @@ def model_vs_baselines(rows: list[dict]):
         ax.bar(x, values, 0.6, yerr=errors, capsize=3, color=[c for *_, c in bars])
         ax.set_xticks(x, [label for label, *_ in bars], fontsize=7)
         ax.set_title(f"{r['notebook'][:2]} {r['metric']} ({r.get('dataset')})", fontsize=9)
+        is_auc = r["metric"].lower() == "auc"
+        ax.set_ylabel("AUC" if is_auc else r["metric"], fontsize=8)
         ax.tick_params(axis="y", labelsize=7)
+        if is_auc:
+            low = min([v[1] if v[1] is not None else v[0] for _, v, _ in bars] + [0.5])
+            high = max(v[2] if v[2] is not None else v[0] for _, v, _ in bars)
+            ax.set_ylim(low if low == 0.5 else low - 0.05 * (high - low), min(1.0, high + 0.08 * (high - low)))
+            ax.axhline(0.5, color="black", lw=0.6, ls="--")
     fig.tight_layout()
     return fig
