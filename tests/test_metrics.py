@@ -246,3 +246,45 @@ def test_popularity_topk_excluding_seen():
     seen = M.truth_matrix([0, 0], [2, 1], 2, 4)
     top = M.popularity_topk([2, 2, 2, 1, 1, 3], 2, 4, 3, exclude=seen)
     assert top.tolist() == [[3, 0, -1], [2, 1, 3]]
+
+
+def test_scores_and_test_items_for_different_users_are_refused():
+    with pytest.raises(ValueError, match="1 users .* test_items has 3"):
+        M.hit_and_auc(np.array([[0.9, 0.1, 0.5]]), [0, 1, 2], k=1)
+    with pytest.raises(ValueError, match="test_items has 1"):
+        M.hit_and_auc_per_user(np.zeros((2, 3)), [0], k=1)
+    with pytest.raises(ValueError, match="exclude must have the shape"):
+        M.candidate_ranks(np.zeros((2, 3)), [0, 1], exclude=np.zeros((1, 3), bool))
+    with pytest.raises(ValueError, match="outside range"):
+        M.hit_and_auc(np.zeros((1, 3)), [3])
+    with pytest.raises(ValueError, match="outside range"):
+        M.hit_and_auc(np.zeros((1, 3)), [-1])           # would wrap to the last item
+    with pytest.raises(ValueError, match="integer"):
+        M.hit_and_auc(np.zeros((1, 3)), [0.5])
+    assert M.hit_and_auc(np.array([[0.1, 0.9, 0.5]]), np.array([1.0]), k=1) == {"hit@1": 1.0, "auc": 1.0}
+
+
+def test_topk_metrics_refuse_lists_and_truth_for_different_users():
+    truth = M.truth_matrix([0, 1], [1, 2], 2, 3)
+    top = np.array([[1, 0]])                          # one user's list against two users' truth
+    for fn in list(M.METRICS.values()) + [M.hits]:
+        with pytest.raises(ValueError, match="1 users .* truth has 2"):
+            fn(top, truth)
+    with pytest.raises(ValueError, match="same user"):
+        M.evaluate_topk(top, truth)
+    with pytest.raises(ValueError, match="outside range"):
+        M.hits(np.array([[5, 0], [1, 2]]), truth)     # item 5 of a 3-item truth matrix
+    with pytest.raises(ValueError, match="outside range"):
+        M.hits(np.array([[-2, 0], [1, 2]]), truth)    # only -1 (no item) is allowed below 0
+    with pytest.raises(ValueError, match="exclude must have the shape"):
+        M.topk(np.zeros((2, 3)), 1, exclude=np.zeros((2, 2), bool))
+    with pytest.raises(ValueError, match="parallel"):
+        M.truth_matrix([0], [1, 2], 1, 3)
+    with pytest.raises(ValueError, match="parallel"):
+        M.by_user([1.0, 0.0], [7])
+    with pytest.raises(ValueError, match="parallel"):
+        M.rank_of(np.array([[1, 2]]), [0, 0], [1])
+    with pytest.raises(ValueError, match="rows must index"):
+        M.rank_of(np.array([[1, 2]]), [1], [1])
+    with pytest.raises(ValueError, match="returned 1 scores"):
+        M.score_all_pairs(lambda u, i: 0.0, 2, 3)

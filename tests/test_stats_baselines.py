@@ -2,6 +2,7 @@
 against plain definitions on small cases."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from labkit import baselines as B
@@ -108,3 +109,61 @@ def test_transition_counts_follow_each_users_sequence_only():
 def test_popularity_is_the_same_for_every_user():
     X = B.interactions([0, 1, 1, 2], [0, 0, 2, 0], 3, 3)
     assert B.popularity(X).tolist() == [[3.0, 0.0, 1.0]] * 3
+
+
+def test_boolean_interaction_matrices_count_like_floats():
+    # numpy's bool @ bool is a logical product: a co-occurrence count of 2 would read as True (1)
+    rng = np.random.default_rng(3)
+    X = rng.random((40, 7)) < 0.5                    # a boolean matrix, like LeaveLastOutData.seen
+    Xf = X.astype(np.float32)
+    assert np.array_equal(B.gram(X), Xf.T.astype(float) @ Xf) and B.gram(X).max() > 1
+    assert np.allclose(B.item_similarity(X), B.item_similarity(Xf))
+    assert np.allclose(B.itemknn(X, neighbours=3), B.itemknn(Xf, neighbours=3))
+    assert np.allclose(B.ease_weights(X, 5.0), B.ease_weights(Xf, 5.0))
+    assert np.allclose(B.ease(X, 5.0), B.ease(Xf, 5.0))
+    assert np.allclose(B.popularity(X), B.popularity(Xf))
+    for (name, s), (_, sf) in zip(B.score_matrices(X, [5.0]).items(), B.score_matrices(Xf, [5.0]).items()):
+        assert np.allclose(s, sf), name
+    X8 = X.astype(np.int8)                           # integers are converted too (no int8 overflow)
+    assert np.array_equal(B.gram(X8), B.gram(Xf))
+    with pytest.raises(ValueError, match="2-D"):
+        B.gram(np.ones(3))
+
+
+def _ratings_with_a_short_user():
+    # users 0, 1, 2 with 9 interactions each; user 1 with 4 (train 3, fit 2): shorter than L = 5
+    rng = np.random.default_rng(4)
+    rows = []
+    for user, n in enumerate([9, 4, 9, 9]):
+        for t, item in enumerate(rng.permutation(12)[:n]):
+            rows.append((user, int(item), t))
+    return pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"])
+
+
+def test_leave_last_out_transitions_keep_users_with_short_histories_aligned():
+    from labkit import metrics, splits
+
+    d = splits.leave_last_out_data(_ratings_with_a_short_user())
+    L = 5
+    base = B.leave_last_out(d, lambdas=(1.0,), sequence_length=L)
+    assert base["short_users"]["test"].tolist() == [1] and base["short_users"]["validation"].tolist() == [1]
+    # the plain definition, user by user: T from d.train, summed over the user's last (up to) L items
+    T = B.transition_counts(d.train.user_id, d.train.item_id, d.n_items)
+    scores = np.zeros((d.n_users, d.n_items))
+    for user, part in d.train.groupby("user_id"):
+        scores[user] = T[part.item_id.to_numpy()[-L:]].sum(axis=0)
+    expected = metrics.hit_and_auc_per_user(scores, d.test_items, exclude=d.seen, k=(10, 50))
+    for metric, values in base["test"]["transitions"].items():
+        assert len(values) == d.n_users and np.allclose(values, expected[metric]), metric
+    assert all(len(v) == d.n_users for by_metric in base["test"].values() for v in by_metric.values())
+    assert B.leave_last_out(d, lambdas=(1.0,))["short_users"]["test"].tolist() == []
+
+
+def test_recent_transitions_rows_are_user_ids():
+    T = np.arange(9, dtype=np.float32).reshape(3, 3)
+    # user 0: items 1, 2; user 1: none; user 2: items 0, 1, 2 (last two count)
+    got = B.recent_transitions(T, [0, 0, 2, 2, 2], [1, 2, 0, 1, 2], 3, 2)
+    assert got.tolist() == [(T[1] + T[2]).tolist(), [0.0, 0.0, 0.0], (T[1] + T[2]).tolist()]
+    assert B.short_users([0, 0, 2, 2, 2], 3, 2).tolist() == [1]
+    with pytest.raises(ValueError, match="sorted"):
+        B.recent_transitions(T, [2, 0], [1, 1], 3, 2)
