@@ -53,6 +53,68 @@ def test_verdicts_follow_the_interval_only():
     assert stats.verdict(stats.Estimate(-0.1, -0.2, -0.05)) == "loses to"
 
 
+def test_sign_test_is_the_exact_binomial_tail():
+    import math
+    for plus, minus in [(4, 0), (0, 4), (1, 0), (0, 0), (15, 5), (7, 7), (300, 240), (2, 9)]:
+        n, m = plus + minus, min(plus, minus)
+        exact = min(1.0, 2 * sum(math.comb(n, i) for i in range(m + 1)) / 2 ** n)
+        assert stats.sign_test(plus, minus) == pytest.approx(exact, rel=1e-9), (plus, minus)
+
+
+def test_a_handful_of_users_gives_no_verdict_on_a_binary_metric():
+    # 4 of 4 users that differ favour A: the bootstrap interval lies above 0, the sign test says p = 0.125
+    a, b = np.r_[np.ones(4), np.zeros(20)], np.zeros(24)
+    d = stats.paired_difference(a, b)
+    assert d.low > 0 and d.n_differing == 4 and d.p_value == pytest.approx(0.125)
+    assert stats.verdict(d) == "no clear difference"
+    assert stats.verdict(stats.paired_difference(b, a)) == "no clear difference"
+    assert "p = 0.125" in stats.sentence("A", "B", "hit@10", d)
+    one = stats.paired_difference([1.0], [0.0])                 # one user alone: interval [1, 1]
+    assert (one.low, one.high) == (1.0, 1.0) and stats.verdict(one) == "no clear difference"
+    # enough users that differ: 6 of 6 is p = 0.031 < 0.05, and the interval agrees
+    six = stats.paired_difference(np.r_[np.ones(6), np.zeros(60)], np.zeros(66))
+    assert six.p_value == pytest.approx(1 / 32) and stats.verdict(six) == "beats"
+    assert stats.verdict(stats.paired_difference(np.zeros(66), np.r_[np.ones(6), np.zeros(60)])) == "loses to"
+    # 1-vs-0 against 0-vs-1: 30 users favour A, 12 favour B out of 400
+    a = np.r_[np.ones(30), np.zeros(12), np.ones(50), np.zeros(308)]
+    b = np.r_[np.zeros(30), np.ones(12), np.ones(50), np.zeros(308)]
+    d = stats.paired_difference(a, b)
+    assert d.n_differing == 42 and d.p_value == pytest.approx(stats.sign_test(30, 12)) and stats.verdict(d) == "beats"
+
+
+def test_a_handful_of_users_gives_no_verdict_on_a_continuous_metric():
+    rng = np.random.default_rng(6)
+    base = rng.random(40)
+    few = base.copy()
+    few[:stats.MIN_DIFFERING - 1] += 0.3                    # 9 users better, the rest equal
+    d = stats.paired_difference(few, base)
+    assert d.low > 0 and d.p_value is None and d.n_differing == 9
+    assert stats.verdict(d) == "no clear difference" and "only 9 users differ" in stats.sentence("A", "B", "auc", d)
+    enough = base.copy()
+    enough[:stats.MIN_DIFFERING] += 0.3
+    assert stats.verdict(stats.paired_difference(enough, base)) == "beats"
+    # event-weighted 0/1 means are not a 0/1 metric over users: the count rule applies
+    w = np.r_[np.full(20, 2.0), np.ones(20)]
+    dw = stats.paired_difference(np.r_[np.ones(5), np.zeros(35)], np.zeros(40), weights=w)
+    assert dw.p_value is None and dw.n_differing == 5 and stats.verdict(dw) == "no clear difference"
+
+
+def test_verdicts_need_a_95_percent_interval():
+    narrow = stats.Estimate(0.02, 0.01, 0.03, level=0.5)
+    assert stats.verdict(narrow) == "no clear difference"
+    assert stats.verdict(stats.Estimate(-0.02, -0.03, -0.01, level=0.5)) == "no clear difference"
+    assert stats.verdict(narrow, min_level=0.5) == "beats"
+    assert "50% interval" in stats.sentence("A", "B", "hit@10", narrow)
+    rng = np.random.default_rng(7)
+    a = (rng.random(500) < 0.3).astype(float)
+    b = a.copy()
+    a[:40], b[:40] = 1.0, 0.0                                # 40 users favour A, none B
+    assert stats.verdict(stats.paired_difference(a, b, level=0.5)) == "no clear difference"
+    strict = stats.paired_difference(a, b, level=0.99)
+    assert stats.verdict(strict) == "beats" and "99% interval" in stats.sentence("A", "B", "hit@10", strict)
+    assert stats.sentence("A", "B", "hit@10", stats.paired_difference(a, b)).startswith("A beats B on hit@10 (")
+
+
 def test_results_table_and_records():
     per_user = {"M": {"hit@10": np.r_[np.ones(40), np.zeros(60)]},
                 "base": {"hit@10": np.r_[np.ones(20), np.zeros(80)]}}
