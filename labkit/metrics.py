@@ -22,9 +22,11 @@ Users with an empty truth set get NaN per-user values and are left out of every 
 Ties favour no item. ``topk`` breaks ties between equal scores at random (seeded, so the same
 call gives the same lists); ``hit_and_auc`` uses the expected rank under a random tie-break, so
 a model that gives every item the same score gets AUC 0.5 and hit@k = k / candidates exactly.
-d2l's evaluator, which puts the lower item id first among ties (its candidates come in
-ascending id order and Python's sort is stable), is kept behind ``d2l_compatible=True`` (and
-``topk(..., ties="low_id")``) for comparing with its published numbers like for like.
+d2l's evaluator, which puts the lower item id first among ties, is kept behind
+``d2l_compatible=True`` (and ``topk(..., ties="low_id")``) for comparing with its published
+numbers like for like. Strictly, d2l orders tied candidates by the iteration order of the Python
+set ``set(range(num_users)) - set(train items)`` (Python's sort is stable); see
+``candidate_ranks`` for where that is not the lower id first.
 NaN scores rank below every number; -inf and +inf are ordinary extremes; only ``exclude``
 removes items from the candidates.
 
@@ -434,8 +436,20 @@ def candidate_ranks(scores: np.ndarray, test_items, exclude: np.ndarray | None =
     (NaN scores rank below every number and tie with each other). A test item that is not a
     candidate gets ``higher = -1``. With ``d2l_compatible=True`` the candidate pool is d2l's
     buggy ``range(num_users)`` (items with an id >= n_users are never candidates) and ties go to
-    the lower id, as in d2l: ``higher`` then also counts tied candidates with a lower id and
-    ``tied`` is 0.
+    the lower id: ``higher`` then also counts tied candidates with a lower id and ``tied`` is 0.
+
+    Where this can differ from d2l: d2l ranks ``list(set(range(num_users)) - set(train items))``
+    with a stable sort, so tied candidates keep that set's iteration order, which CPython makes
+    ascending only while the set's hash table is larger than its largest id; a set of few
+    candidates spread over a wide id range wraps around (ids modulo the table size: candidates
+    {5, 17, 19} iterate as 17, 19, 5). That happens to users whose training items cover most
+    of ``range(num_users)``: on CPython 3.11, for random training sets, from about 68% of it
+    with 943 users and 80% with 6,040. On ML-100K's leave-last-out split every user's d2l
+    candidate list is ascending (checked; the heaviest user covers 67% of ``range(943)``), so
+    this flag reproduces d2l exactly there; on ML-1M (not checked) a user would need about
+    4,800 training items. Only users whose test item ties with another candidate can get a
+    different hit@k or AUC; without ties the two agree exactly (tests/test_metrics.py checks
+    both against d2l's code).
 
     >>> candidate_ranks(np.array([[0.9, 0.1, 0.5, 0.5]]), [3], exclude=np.array([[True, 0, 0, 0]], bool))
     (array([0]), array([1]), array([3]))
@@ -472,8 +486,11 @@ def hit_and_auc_per_user(scores: np.ndarray, test_items, exclude: np.ndarray | N
     not in ``exclude``) when ties are broken at random: 1 or 0 without ties. AUC: the share of
     the other candidates ranked below the test item, ties counting half (the ROC definition):
     (n_cand - 1 - higher - tied / 2) / (n_cand - 1). A test item that is not a candidate scores 0
-    on both, as in d2l. ``d2l_compatible=True`` uses d2l's candidates and id order (see
-    ``candidate_ranks``). ``k`` may be an int or a tuple of ints.
+    on both, as in d2l. ``d2l_compatible=True`` uses d2l's candidates and puts the lower id first
+    among ties, which is d2l's order except for users whose training items cover most of
+    ``range(n_users)`` (see ``candidate_ranks``). ``k`` may be an int or a tuple of ints.
+    ``scores``, ``exclude`` (n_users, n_items) and ``test_items`` (n_users,) must describe the
+    same users, and test items must be ids in ``range(n_items)``: ValueError otherwise.
 
     >>> out = hit_and_auc_per_user(np.zeros((1, 5)), [2], k=1)   # a constant model
     >>> out["hit@1"].tolist(), out["auc"].tolist()
@@ -490,6 +507,10 @@ def hit_and_auc_per_user(scores: np.ndarray, test_items, exclude: np.ndarray | N
 def hit_and_auc(scores: np.ndarray, test_items, exclude: np.ndarray | None = None, k=10,
                 d2l_compatible: bool = False) -> dict:
     """Return d2l's ``{"hit@k", "auc"}`` as means over users (see ``hit_and_auc_per_user``).
+
+    ``d2l_compatible=True``: d2l's candidates and tie order, which differs from d2l's only for
+    users whose training items cover most of ``range(n_users)`` and whose test item is tied
+    (see ``candidate_ranks``).
 
     >>> s = np.array([[0.2, 0.9, 0.5], [0.3, 0.2, 0.1]])
     >>> hit_and_auc(s, [2, 0], k=1)
