@@ -74,6 +74,18 @@ def _resample(n: int, n_resamples: int, seed: int, block: int = 200):
         yield rng.integers(0, n, size=(min(block, n_resamples - start), n))
 
 
+def _weights(weights, values: np.ndarray) -> np.ndarray:
+    """One weight per user (ones without ``weights``), or ValueError."""
+    if values.ndim != 1:
+        raise ValueError(f"per-user values must be 1-D (one per user), not shape {values.shape}")
+    if weights is None:
+        return np.ones_like(values)
+    w = np.asarray(weights, dtype=np.float64)
+    if w.shape != values.shape:
+        raise ValueError(f"weights need one value per user: shapes {w.shape} and {values.shape}")
+    return w
+
+
 def _defined(*arrays) -> np.ndarray:
     """True where every array has a number (users with NaN, e.g. an empty truth set, drop out)."""
     ok = np.ones(len(arrays[0]), dtype=bool)
@@ -96,7 +108,7 @@ def bootstrap(per_user, weights=None, n_resamples: int = N_RESAMPLES, seed: int 
     (0.3, True)
     """
     v = np.asarray(per_user, dtype=np.float64)
-    w = np.ones_like(v) if weights is None else np.asarray(weights, dtype=np.float64)
+    w = _weights(weights, v)
     ok = _defined(v) & (w > 0)
     v, w = v[ok], w[ok]
     if len(v) == 0:
@@ -144,7 +156,7 @@ def paired_difference(per_user_a, per_user_b, weights=None, n_resamples: int = N
     a, b = np.asarray(per_user_a, dtype=np.float64), np.asarray(per_user_b, dtype=np.float64)
     if a.shape != b.shape:
         raise ValueError(f"paired values need the same users: shapes {a.shape} and {b.shape}")
-    w = np.ones_like(a) if weights is None else np.asarray(weights, dtype=np.float64)
+    w = _weights(weights, a)
     ok = _defined(a, b) & (w > 0)
     a, b, w = a[ok], b[ok], w[ok]
     if len(a) == 0:

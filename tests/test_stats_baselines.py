@@ -29,6 +29,12 @@ def test_bootstrap_skips_nan_users_and_weights_events():
     # mean over events: (1*1 + 0*3 + 0.5*4) / (1 + 3 + 4)
     assert e.value == pytest.approx(3 / 8)
     assert np.isnan(stats.bootstrap([np.nan, np.nan]).value)           # no user with a value
+    with pytest.raises(ValueError, match="one value per user"):
+        stats.bootstrap(per_user, weights=events[:1])                   # would broadcast one weight to all
+    with pytest.raises(ValueError, match="one value per user"):
+        stats.paired_difference(per_user, per_user, weights=events[:3])
+    with pytest.raises(ValueError, match="1-D"):
+        stats.bootstrap(np.ones((2, 3)))
 
 
 def test_paired_difference_uses_the_same_users():
