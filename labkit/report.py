@@ -27,7 +27,7 @@ import sys
 import time
 from pathlib import Path
 
-from .results import notebook_errors, read_intervals, read_records
+from .results import notebook_errors, read_intervals, read_records, read_tests
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
@@ -361,15 +361,18 @@ def check_facts(stem: str, records: dict) -> list[dict]:
     return [{"name": k, "value": records.get(k), "expected": v, "ok": records.get(k) == v} for k, v in known.items()]
 
 
-def verdict_of(ci) -> str:
-    """Return the verdict of a recorded difference's interval ``(low, high)`` (see ``stats.verdict``).
+def verdict_of(ci, test: dict | None = None) -> str:
+    """Return the verdict of a recorded difference's interval ``(low, high)`` and, where the notebook
+    recorded them, its level, users who differ and sign test (``test``; see ``stats.verdict``).
 
     >>> verdict_of((0.01, 0.03)), verdict_of((-0.02, 0.01))
     ('beats', 'no clear difference')
+    >>> verdict_of((0.01, 0.03), {"level": 0.95, "n_differing": 4, "p_value": 0.125})
+    'no clear difference'
     """
     from .stats import Estimate, verdict
 
-    return verdict(Estimate(float("nan"), *ci))
+    return verdict(Estimate(float("nan"), *ci, **(test or {})))
 
 
 def protocol_table(entry: dict) -> list[dict]:
@@ -404,7 +407,7 @@ def verdict_rows(entry: dict) -> list[dict]:
         if "_vs_" in pair:
             a, b = pair.split("_vs_", 1)
             rows.append({"model": a, "other": b, "metric": metric, "value": entry["records"][name],
-                         "ci": tuple(ci), "verdict": verdict_of(ci)})
+                         "ci": tuple(ci), "verdict": verdict_of(ci, entry.get("tests", {}).get(name))})
     return rows
 
 
@@ -509,6 +512,7 @@ def summarise(stem: str, executed: Path, wall: float | None, error: str | None =
     exp = EXPECTATIONS.get(stem, {})
     records = read_records(executed) if executed.is_file() else {}
     intervals = {k: list(v) for k, v in read_intervals(executed).items()} if executed.is_file() else {}
+    tests = read_tests(executed) if executed.is_file() else {}
     wall = wall if wall is not None else papermill_seconds(executed)
     params = parameter_values(executed) if executed.is_file() else {}
     if executed.is_file() and error is None:
@@ -533,7 +537,7 @@ def summarise(stem: str, executed: Path, wall: float | None, error: str | None =
         "protocol": exp.get("protocol", ""), "dataset": records.get("dataset"), "wall_s": wall,
         "seed_param": params.get("SEED"),
         "seconds_per_epoch": {k: v for k, v in records.items() if k.endswith("seconds_per_epoch")},
-        "records": records, "intervals": intervals,
+        "records": records, "intervals": intervals, "tests": tests,
         "headline": {k: records.get(k) for k in exp.get("headline", [])},
         "seed": exp.get("seed", {}), "seed_dataset": exp.get("seed_dataset"),
         "floors": floors, "facts": facts, "status": status, "error": error,
