@@ -65,9 +65,12 @@ def test_lesson_text_has_no_test_vocabulary(path):
     assert "NBVAL_" not in code, "mark checked cells with the nbval-check-output tag, not a comment"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def executed():
-    """Run each notebook once per test session (per xdist worker; lazily) and keep the result."""
+    """Run each notebook once per test session (per xdist worker; lazily) and keep the result.
+
+    Session-scoped: a worker interleaves tests of several modules, and a module-scoped cache would
+    be torn down in between and the notebook executed again."""
     cache = {}
 
     def run(path):
