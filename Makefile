@@ -63,7 +63,7 @@ if [ -z "$$py" ]; then printf '%s\n' \
   exit 1; fi
 endef
 
-.PHONY: all venv python test unit nbval run run-1m lab course student grade clean distclean
+.PHONY: all venv python test unit nbval test-without-mxnet run run-1m run-1m-quick lab course student grade clean distclean
 
 all: test
 
@@ -94,26 +94,51 @@ endif
 
 venv: $(STAMP)
 
-# The README's test command. Unit tests and smoke-executed notebooks first, then nbval re-runs
-# the executed notebooks and compares the cells tagged `nbval-check-output`. Notebooks run in
-# batch mode (no progress bars) with matplotlib's inline backend.
-test: unit nbval
+# Test tiers. `make test` (the README's test command, about 5 minutes on 2 cores) runs every test not
+# marked `integration`, in parallel on $(JOBS) workers (pytest-xdist): labkit's unit tests and doctests,
+# the set-up checks, the grading round trip, and every lesson notebook executed in smoke mode (few
+# epochs, same data) into build/smoke/; then 08, which reads those executions; then nbval re-runs the
+# executed notebooks and compares the cells tagged `nbval-check-output`. Notebooks run in batch mode (no
+# progress bars) with matplotlib's inline backend. `make unit` is the fast tier alone (no notebooks).
+# Slow end-to-end checks are marked `integration` and have their own targets, which CI runs.
+JOBS   ?= 2
+PYTEST := $(PY) -m pytest -p no:cacheprovider
+NBVAL  := env -u MPLBACKEND LABKIT_BATCH=1 $(PYTEST) --nbval-lax --nbval-kernel-name $(KERNEL) --nbval-cell-timeout 900
+
+test: $(STAMP)
+	$(PYTEST) -n $(JOBS) --dist loadgroup -m "not integration and not after_lessons" labkit tests
+	$(PYTEST) -m "after_lessons and not integration" tests/test_notebooks.py
+	$(MAKE) --no-print-directory nbval
 
 unit: $(STAMP)
-	$(PY) -m pytest labkit tests
+	$(PYTEST) -n $(JOBS) -m "not integration and not notebook" labkit tests
 
-nbval: unit
-	env -u MPLBACKEND LABKIT_BATCH=1 $(PY) -m pytest -p no:cacheprovider --nbval-lax --nbval-kernel-name $(KERNEL) \
-		--nbval-cell-timeout 900 $(BUILD)/smoke/[0-9]*.ipynb
+# As on a machine without MXNet (macOS on Apple Silicon, Linux aarch64), only what differs there: the
+# fast tier with MXNet hidden, lessons 03-05 (notebooks and exercises) skipped with the reason, and the
+# lessons of the other frameworks still executed (01 data, 06 PyTorch, 07 TensorFlow).
+test-without-mxnet: $(STAMP)
+	LABKIT_HIDE_MXNET=1 $(PYTEST) -n $(JOBS) --dist loadgroup -rs -m "not integration and not after_lessons" \
+		-k "not smoke_run or 01_ or 03_ or 04_ or 05_ or 06_ or 07_" labkit tests
+
+# nbval alone, on the notebooks `make test` executed into build/smoke/.
+nbval: $(STAMP)
+	$(NBVAL) -n $(JOBS) --dist loadfile $(BUILD)/smoke/[0-9]*.ipynb
 
 run: $(STAMP)
 	$(PY) -m labkit.report run --build $(BUILD)
 	$(PY) -m pytest -p no:cacheprovider -o addopts="" tests/check_floors.py -v
 
-# The ML-1M notebooks at full size on synthetic-1m (ML-1M's formats and counts, synthetic content):
-# times only, no floors. Run it before `make run`, whose report then has a section on it.
+# The ML-1M notebooks on synthetic-1m (ML-1M's formats and counts, synthetic content): times only, no
+# floors. `make run-1m` runs them at full parameters (about 20 minutes on 2 cores) and keeps their times in
+# labkit/benchmarks.json with the date and commit; `make run-1m-quick` (CI) runs the same data through the
+# same code with two epochs per training run, enough for the time per epoch. Run either before `make run`,
+# whose report then has a section on it (and always shows the kept full-parameter times).
 run-1m: $(STAMP)
 	$(PY) -m labkit.report run --build $(BUILD)/synthetic-1m --dataset synthetic-1m \
+		--only 01_data_preparation 02_lstm_sequential 07_funk_svd
+
+run-1m-quick: $(STAMP)
+	$(PY) -m labkit.report run --build $(BUILD)/synthetic-1m --dataset synthetic-1m --quick \
 		--only 01_data_preparation 02_lstm_sequential 07_funk_svd
 
 # The container runs it with LAB_ARGS="--ip=0.0.0.0 --port=8888 --no-browser --allow-root".

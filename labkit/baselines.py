@@ -15,7 +15,10 @@ neural models, so every lesson puts its model beside them.
 * transitions: T[i, j] = how often item j directly follows item i in a user's time-ordered
   training items; a user's score for j sums T[i, j] over their most recent items.
 
-``X`` is the (n_users, n_items) 0/1 matrix of training interactions (``interactions``).
+``X`` is the (n_users, n_items) 0/1 matrix of training interactions (``interactions``). A
+boolean or integer matrix (such as ``LeaveLastOutData.seen``) is converted to float32 first:
+numpy's boolean matrix product is a logical one (any co-occurrence counts as 1), which would
+make EASE and item-kNN silently wrong.
 """
 
 from __future__ import annotations
@@ -23,6 +26,21 @@ from __future__ import annotations
 import numpy as np
 
 from .metrics import popularity_scores  # noqa: F401  (re-exported: the popularity baseline)
+
+
+def as_matrix(X) -> np.ndarray:
+    """Return X as a 2-D float matrix: boolean or integer input becomes float32 (0/1 -> 0.0/1.0).
+
+    Every baseline calls it, so ``X.T @ X`` counts co-occurrences instead of numpy's logical
+    product of booleans. Raises ValueError for anything but a 2-D matrix.
+
+    >>> as_matrix(np.array([[True, False]])).dtype
+    dtype('float32')
+    """
+    X = np.asarray(X)
+    if X.ndim != 2:
+        raise ValueError(f"X must be a 2-D (users, items) matrix, not shape {X.shape}")
+    return X if np.issubdtype(X.dtype, np.floating) else X.astype(np.float32)
 
 
 def interactions(users, items, n_users: int, n_items: int) -> np.ndarray:
@@ -42,17 +60,22 @@ def popularity(X: np.ndarray) -> np.ndarray:
     >>> popularity(np.array([[1, 0, 1], [1, 0, 0]], np.float32)).tolist()
     [[2.0, 0.0, 1.0], [2.0, 0.0, 1.0]]
     """
+    X = as_matrix(X)
     return np.broadcast_to(X.sum(axis=0, dtype=np.float32), X.shape)
 
 
 def gram(X: np.ndarray) -> np.ndarray:
     """Return XᵀX in float64: item-item co-occurrence counts, which EASE and item-kNN start from.
 
-    Compute it once and pass it to ``ease_weights`` when trying several λ.
+    Compute it once and pass it to ``ease_weights`` when trying several λ. A boolean X counts
+    like its 0/1 floats (``as_matrix``).
 
     >>> gram(np.array([[1, 1, 0], [1, 0, 1]], np.float32)).tolist()
     [[2.0, 1.0, 1.0], [1.0, 1.0, 0.0], [1.0, 0.0, 1.0]]
+    >>> gram(np.array([[1, 1], [1, 1]], bool)).tolist()
+    [[2.0, 2.0], [2.0, 2.0]]
     """
+    X = as_matrix(X)
     return (X.T @ X).astype(np.float64)
 
 
@@ -82,6 +105,7 @@ def itemknn(X: np.ndarray, neighbours: int | None = None) -> np.ndarray:
     >>> itemknn(np.array([[1, 0, 0], [1, 1, 0]], np.float32)).astype(float).round(3).tolist()
     [[0.0, 0.707, 0.0], [0.707, 0.707, 0.0]]
     """
+    X = as_matrix(X)
     return X @ item_similarity(X, neighbours)
 
 
@@ -109,6 +133,7 @@ def ease(X: np.ndarray, lam: float, G: np.ndarray | None = None) -> np.ndarray:
     >>> ease(X, 0.5)[3].argmax()   # the user with item 0 only: item 1 co-occurs with it most
     1
     """
+    X = as_matrix(X)
     return X @ ease_weights(X, lam, G)
 
 
@@ -143,6 +168,44 @@ def transitions(T: np.ndarray, recent) -> np.ndarray:
     return scores
 
 
+def recent_transitions(T: np.ndarray, users, items, n_users: int, n: int) -> np.ndarray:
+    """Return (n_users, n_items) transition scores, row u for user u, from each user's last ``n`` items.
+
+    ``users`` and ``items`` are parallel arrays sorted by (user, time) (e.g. a training frame);
+    row u sums T's rows of user u's ``n`` most recent items, as ``transitions`` does, so rows
+    stay aligned with user ids whatever the users' history lengths: a user with fewer than
+    ``n`` items is scored from all of them, a user with none gets a row of zeros (every item
+    tied). ``short_users`` lists the users with fewer than ``n``.
+
+    >>> T = np.array([[0, 3, 1], [0, 0, 2], [1, 0, 0]], np.float32)
+    >>> recent_transitions(T, [0, 0, 0, 2], [2, 0, 1, 2], 3, 2).tolist()   # user 2: one item; user 1: none
+    [[0.0, 3.0, 3.0], [0.0, 0.0, 0.0], [1.0, 0.0, 0.0]]
+    """
+    users, items = np.asarray(users, dtype=int), np.asarray(items, dtype=int)
+    if users.shape != items.shape or users.ndim != 1:
+        raise ValueError(f"users and items must be parallel 1-D arrays, not shapes {users.shape} and {items.shape}")
+    if len(users) and (np.diff(users) < 0).any():
+        raise ValueError("users must be sorted (rows sorted by user, then time)")
+    scores = np.zeros((n_users, T.shape[1]), dtype=np.float32)
+    last = np.r_[users[1:] != users[:-1], True] if len(users) else np.zeros(0, bool)
+    ends = np.flatnonzero(last)                      # each user's last row
+    for back in range(n):
+        rows = ends - back
+        ok = rows >= 0
+        ok[ok] = users[rows[ok]] == users[ends[ok]]   # still the same user
+        scores[users[ends[ok]]] += T[items[rows[ok]]]
+    return scores
+
+
+def short_users(users, n_users: int, n: int) -> np.ndarray:
+    """Return the ids in ``range(n_users)`` with fewer than ``n`` rows in ``users`` (none counts as 0).
+
+    >>> short_users([0, 0, 0, 2], 3, 2).tolist()
+    [1, 2]
+    """
+    return np.flatnonzero(np.bincount(np.asarray(users, dtype=int), minlength=n_users)[:n_users] < n)
+
+
 def score_matrices(X: np.ndarray, lambdas=(), users=None) -> dict:
     """Return ``{name: (len(users), n_items) scores}`` of popularity, item-kNN and EASE (one per λ).
 
@@ -153,6 +216,7 @@ def score_matrices(X: np.ndarray, lambdas=(), users=None) -> dict:
     >>> sorted(score_matrices(X, [10.0], users=[1]))
     ['EASE λ=10', 'item-kNN', 'popularity']
     """
+    X = as_matrix(X)
     rows = X if users is None else X[np.asarray(users)]
     out = {"popularity": np.broadcast_to(X.sum(axis=0, dtype=np.float32), rows.shape),
            "item-kNN": rows @ item_similarity(X)}
@@ -170,7 +234,12 @@ def leave_last_out(d, lambdas=(50.0, 200.0, 500.0, 1000.0), sequence_length: int
     (EASE's λ and the strongest baseline, by ``select``, are chosen there), then refitted on
     ``d.train`` and ranks ``d.test_items`` once. Items in the user's training data are never
     ranked, so popularity is popularity of unseen items here. Returns ``{"validation": {name:
-    means}, "test": {name: per-user arrays}, "lambda": λ, "best": name}``.
+    means}, "test": {name: per-user arrays}, "lambda": λ, "best": name, "short_users": {"validation":
+    ids, "test": ids}}``. Every per-user array has one entry per user id, and no user is dropped:
+    ``short_users`` are the users with fewer than L items in ``d.fit`` (validation) or ``d.train``
+    (test), whose transition scores use the items they have (``recent_transitions``; empty
+    without ``sequence_length``). A model that needs L items (e.g. Caser with
+    ``sequences.last_items``) cannot score those users: compare it on the others only.
 
     Example::
 
@@ -178,15 +247,19 @@ def leave_last_out(d, lambdas=(50.0, 200.0, 500.0, 1000.0), sequence_length: int
         base["best"], stats.estimates(base["test"])
     """
     from .metrics import hit_and_auc_per_user
-    from .sequences import last_items
 
     def fitted(part, seen, lams):
         out = score_matrices(seen.astype(np.float32), lams)
         if sequence_length:
             users, items = part["user_id"].to_numpy(), part["item_id"].to_numpy()
-            _, recent = last_items(users, items, sequence_length)
-            out["transitions"] = transitions(transition_counts(users, items, seen.shape[1]), recent)
+            out["transitions"] = recent_transitions(transition_counts(users, items, seen.shape[1]),
+                                                    users, items, seen.shape[0], sequence_length)
         return out
+
+    def short(part):
+        if not sequence_length:
+            return np.zeros(0, dtype=np.int64)
+        return short_users(part["user_id"].to_numpy(), d.seen.shape[0], sequence_length)
 
     def evaluate(scores, seen, targets):
         return hit_and_auc_per_user(scores, targets, exclude=seen, k=k)
@@ -198,4 +271,5 @@ def leave_last_out(d, lambdas=(50.0, 200.0, 500.0, 1000.0), sequence_length: int
     candidates["EASE"] = validation[f"EASE λ={lam:g}"][select]
     test = {("EASE" if n.startswith("EASE") else n): evaluate(s, d.seen, d.test_items)
             for n, s in fitted(d.train, d.seen, [lam]).items()}
-    return {"validation": validation, "test": test, "lambda": lam, "best": max(candidates, key=candidates.get)}
+    return {"validation": validation, "test": test, "lambda": lam, "best": max(candidates, key=candidates.get),
+            "short_users": {"validation": short(d.fit), "test": short(d.train)}}

@@ -22,11 +22,17 @@ Users with an empty truth set get NaN per-user values and are left out of every 
 Ties favour no item. ``topk`` breaks ties between equal scores at random (seeded, so the same
 call gives the same lists); ``hit_and_auc`` uses the expected rank under a random tie-break, so
 a model that gives every item the same score gets AUC 0.5 and hit@k = k / candidates exactly.
-d2l's evaluator, which puts the lower item id first among ties (its candidates come in
-ascending id order and Python's sort is stable), is kept behind ``d2l_compatible=True`` (and
-``topk(..., ties="low_id")``) for comparing with its published numbers like for like.
+d2l's evaluator, which puts the lower item id first among ties, is kept behind
+``d2l_compatible=True`` (and ``topk(..., ties="low_id")``) for comparing with its published
+numbers like for like. Strictly, d2l orders tied candidates by the iteration order of the Python
+set ``set(range(num_users)) - set(train items)`` (Python's sort is stable); see
+``candidate_ranks`` for where that is not the lower id first.
 NaN scores rank below every number; -inf and +inf are ordinary extremes; only ``exclude``
 removes items from the candidates.
+
+Shapes are checked: arrays that should describe the same users (rows) or items (columns) but do
+not, item ids outside ``range(n_items)`` and mismatched ``exclude`` matrices raise ValueError
+rather than broadcasting into a wrong number.
 """
 
 from __future__ import annotations
@@ -36,14 +42,58 @@ import numpy as np
 NO_ITEM = -1
 
 
+def _matrix(name: str, a) -> np.ndarray:
+    """``a`` as a 2-D array, or ValueError naming it."""
+    a = np.asarray(a)
+    if a.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D (users, ...) array, not shape {a.shape}")
+    return a
+
+
+def _same_users(name_a: str, a: np.ndarray, name_b: str, b: np.ndarray) -> None:
+    """ValueError unless ``a`` and ``b`` have the same number of users (rows)."""
+    if len(a) != len(b):
+        raise ValueError(f"{name_a} has {len(a)} users (rows) but {name_b} has {len(b)}: "
+                         f"row r of both must be the same user")
+
+
+def _exclude(exclude, shape) -> np.ndarray | None:
+    """``exclude`` as a boolean array of ``shape`` (None stays None), or ValueError."""
+    if exclude is None:
+        return None
+    exclude = np.asarray(exclude)
+    if exclude.shape != tuple(shape):
+        raise ValueError(f"exclude must have the shape of the scores {tuple(shape)}, not {exclude.shape}")
+    return exclude.astype(bool, copy=False)
+
+
+def _item_ids(name: str, ids, n_items: int, allow_missing: bool = False) -> np.ndarray:
+    """``ids`` as an int array of ids in ``range(n_items)`` (or ``NO_ITEM`` if ``allow_missing``), or ValueError."""
+    ids = np.asarray(ids)
+    if ids.size and not np.issubdtype(ids.dtype, np.integer):
+        as_int = ids.astype(np.int64) if np.issubdtype(ids.dtype, np.number) else None
+        if as_int is None or not np.array_equal(as_int, ids):
+            raise ValueError(f"{name} must hold integer item ids, not {ids.dtype}")
+        ids = as_int
+    ids = ids.astype(np.int64, copy=False)
+    low = NO_ITEM if allow_missing else 0
+    if ids.size and (ids.min() < low or ids.max() >= n_items):
+        bad = ids[(ids < low) | (ids >= n_items)]
+        raise ValueError(f"{name} holds ids outside range({n_items}) (the items): {np.unique(bad)[:5].tolist()}")
+    return ids
+
+
 def truth_matrix(users, items, n_users: int, n_items: int) -> np.ndarray:
     """Return a boolean (n_users, n_items) matrix with True at each (user, item) pair given.
 
     >>> truth_matrix([0, 0, 1], [1, 2, 0], 2, 3).astype(int).tolist()
     [[0, 1, 1], [1, 0, 0]]
     """
+    users, items = np.asarray(users, dtype=int), np.asarray(items, dtype=int)
+    if users.shape != items.shape:
+        raise ValueError(f"users and items must be parallel arrays, not shapes {users.shape} and {items.shape}")
     m = np.zeros((n_users, n_items), dtype=bool)
-    m[np.asarray(users, dtype=int), np.asarray(items, dtype=int)] = True
+    m[users, items] = True
     return m
 
 
@@ -151,7 +201,8 @@ def topk(scores: np.ndarray, k: int, exclude: np.ndarray | None = None, ties: st
     """
     if ties not in ("random", "low_id"):
         raise ValueError(f"ties must be 'random' or 'low_id', not {ties!r}")
-    scores = np.asarray(scores)
+    scores = _matrix("scores", scores)
+    exclude = _exclude(exclude, scores.shape)
     n_users, n_items = scores.shape
     out = np.full((n_users, k), NO_ITEM, dtype=np.int64)
     kk = min(k, n_items)
@@ -159,8 +210,7 @@ def topk(scores: np.ndarray, k: int, exclude: np.ndarray | None = None, ties: st
         return out
     rng = np.random.default_rng(seed)
     for lo in range(0, n_users, chunk):
-        keys, floor = _selection_keys(scores[lo:lo + chunk],
-                                      None if exclude is None else np.asarray(exclude[lo:lo + chunk], dtype=bool))
+        keys, floor = _selection_keys(scores[lo:lo + chunk], None if exclude is None else exclude[lo:lo + chunk])
         n = len(keys)
         cols, keys = _shortlist(keys, kk)       # drop items that cannot reach the top kk (fast path)
         width = keys.shape[1]
@@ -200,6 +250,10 @@ def hits(topk_items: np.ndarray, truth: np.ndarray) -> np.ndarray:
     >>> hits(np.array([[2, 0, -1]]), np.array([[True, False, True]])).tolist()
     [[True, True, False]]
     """
+    topk_items, truth = _matrix("topk_items", topk_items), _matrix("truth", truth)
+    _same_users("topk_items", topk_items, "truth", truth)
+    topk_items = _item_ids("topk_items", topk_items, truth.shape[1], allow_missing=True)
+    truth = truth.astype(bool, copy=False)
     rows = np.arange(len(topk_items))[:, None]
     valid = topk_items != NO_ITEM
     return truth[rows, np.where(valid, topk_items, 0)] & valid
@@ -323,7 +377,12 @@ def rank_of(topk_items: np.ndarray, rows, items) -> np.ndarray:
     >>> rank_of(np.array([[5, 7, 9]]), [0, 0], [9, 4]).tolist()
     [2, -1]
     """
+    topk_items = _matrix("topk_items", topk_items)
     rows, items = np.asarray(rows), np.asarray(items)
+    if rows.shape != items.shape or rows.ndim != 1:
+        raise ValueError(f"rows and items must be parallel 1-D arrays, not shapes {rows.shape} and {items.shape}")
+    if rows.size and (rows.min() < 0 or rows.max() >= len(topk_items)):
+        raise ValueError(f"rows must index the {len(topk_items)} rows of topk_items")
     match = topk_items[rows] == items[:, None]
     return np.where(match.any(axis=1), match.argmax(axis=1), -1)
 
@@ -338,8 +397,11 @@ def by_user(values, users) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     >>> by_user([1.0, 0.0, 1.0], [7, 7, 3])
     (array([3, 7]), array([1. , 0.5]), array([1, 2]))
     """
-    ids, inverse, counts = np.unique(np.asarray(users), return_inverse=True, return_counts=True)
-    sums = np.bincount(inverse, weights=np.asarray(values, dtype=np.float64), minlength=len(ids))
+    values, users = np.asarray(values, dtype=np.float64), np.asarray(users)
+    if values.shape != users.shape or values.ndim != 1:
+        raise ValueError(f"values and users must be parallel 1-D arrays, not shapes {values.shape} and {users.shape}")
+    ids, inverse, counts = np.unique(users, return_inverse=True, return_counts=True)
+    sums = np.bincount(inverse, weights=values, minlength=len(ids))
     return ids, sums / counts, counts
 
 
@@ -359,6 +421,7 @@ def coverage_at_k(topk_items, train_items) -> float:
     >>> coverage_at_k(np.array([[0, 1], [1, 9]]), [0, 1, 2, 3])
     0.5
     """
+    topk_items = _matrix("topk_items", topk_items)
     train = np.unique(np.asarray(train_items))
     recommended = np.unique(topk_items[topk_items != NO_ITEM])
     return float(np.isin(recommended, train).sum() / len(train))
@@ -373,16 +436,32 @@ def candidate_ranks(scores: np.ndarray, test_items, exclude: np.ndarray | None =
     (NaN scores rank below every number and tie with each other). A test item that is not a
     candidate gets ``higher = -1``. With ``d2l_compatible=True`` the candidate pool is d2l's
     buggy ``range(num_users)`` (items with an id >= n_users are never candidates) and ties go to
-    the lower id, as in d2l: ``higher`` then also counts tied candidates with a lower id and
-    ``tied`` is 0.
+    the lower id: ``higher`` then also counts tied candidates with a lower id and ``tied`` is 0.
+
+    Where this can differ from d2l: d2l ranks ``list(set(range(num_users)) - set(train items))``
+    with a stable sort, so tied candidates keep that set's iteration order, which CPython makes
+    ascending only while the set's hash table is larger than its largest id; a set of few
+    candidates spread over a wide id range wraps around (ids modulo the table size: candidates
+    {5, 17, 19} iterate as 17, 19, 5). That happens to users whose training items cover most
+    of ``range(num_users)``: on CPython 3.11, for random training sets, from about 68% of it
+    with 943 users and 80% with 6,040. On ML-100K's leave-last-out split every user's d2l
+    candidate list is ascending (checked; the heaviest user covers 67% of ``range(943)``), so
+    this flag reproduces d2l exactly there; on ML-1M (not checked) a user would need about
+    4,800 training items. Only users whose test item ties with another candidate can get a
+    different hit@k or AUC; without ties the two agree exactly (tests/test_metrics.py checks
+    both against d2l's code).
 
     >>> candidate_ranks(np.array([[0.9, 0.1, 0.5, 0.5]]), [3], exclude=np.array([[True, 0, 0, 0]], bool))
     (array([0]), array([1]), array([3]))
     """
-    scores = np.asarray(scores, dtype=np.float64)
+    scores = _matrix("scores", np.asarray(scores, dtype=np.float64))
     n_users, n_items = scores.shape
-    test_items = np.asarray(test_items)
-    cand = np.ones_like(scores, dtype=bool) if exclude is None else ~np.asarray(exclude, dtype=bool)
+    test_items = _item_ids("test_items", test_items, n_items)
+    if test_items.ndim != 1:
+        raise ValueError(f"test_items must hold one item per user (1-D), not shape {test_items.shape}")
+    _same_users("scores", scores, "test_items", test_items)
+    exclude = _exclude(exclude, scores.shape)
+    cand = np.ones_like(scores, dtype=bool) if exclude is None else ~exclude
     if d2l_compatible:
         cand[:, n_users:] = False
     rows = np.arange(n_users)
@@ -407,8 +486,11 @@ def hit_and_auc_per_user(scores: np.ndarray, test_items, exclude: np.ndarray | N
     not in ``exclude``) when ties are broken at random: 1 or 0 without ties. AUC: the share of
     the other candidates ranked below the test item, ties counting half (the ROC definition):
     (n_cand - 1 - higher - tied / 2) / (n_cand - 1). A test item that is not a candidate scores 0
-    on both, as in d2l. ``d2l_compatible=True`` uses d2l's candidates and id order (see
-    ``candidate_ranks``). ``k`` may be an int or a tuple of ints.
+    on both, as in d2l. ``d2l_compatible=True`` uses d2l's candidates and puts the lower id first
+    among ties, which is d2l's order except for users whose training items cover most of
+    ``range(n_users)`` (see ``candidate_ranks``). ``k`` may be an int or a tuple of ints.
+    ``scores``, ``exclude`` (n_users, n_items) and ``test_items`` (n_users,) must describe the
+    same users, and test items must be ids in ``range(n_items)``: ValueError otherwise.
 
     >>> out = hit_and_auc_per_user(np.zeros((1, 5)), [2], k=1)   # a constant model
     >>> out["hit@1"].tolist(), out["auc"].tolist()
@@ -425,6 +507,10 @@ def hit_and_auc_per_user(scores: np.ndarray, test_items, exclude: np.ndarray | N
 def hit_and_auc(scores: np.ndarray, test_items, exclude: np.ndarray | None = None, k=10,
                 d2l_compatible: bool = False) -> dict:
     """Return d2l's ``{"hit@k", "auc"}`` as means over users (see ``hit_and_auc_per_user``).
+
+    ``d2l_compatible=True``: d2l's candidates and tie order, which differs from d2l's only for
+    users whose training items cover most of ``range(n_users)`` and whose test item is tied
+    (see ``candidate_ranks``).
 
     >>> s = np.array([[0.2, 0.9, 0.5], [0.3, 0.2, 0.1]])
     >>> hit_and_auc(s, [2, 0], k=1)
@@ -456,6 +542,8 @@ def popularity_topk(train_items, n_users: int, n_items: int, k: int, exclude: np
     [[1, 0], [2, 1]]
     """
     pop = popularity_scores(train_items, n_items)
+    if len(pop) != n_items:
+        raise ValueError(f"train_items holds ids outside range({n_items})")
     return topk(np.broadcast_to(pop, (n_users, n_items)), k, exclude=exclude)
 
 
@@ -473,5 +561,8 @@ def score_all_pairs(score_fn, n_users: int, n_items: int, batch_size: int = 6553
     items = np.tile(np.arange(n_items), n_users)
     out = np.empty(n_users * n_items, dtype=np.float64)
     for lo in range(0, len(users), batch_size):
-        out[lo:lo + batch_size] = np.asarray(score_fn(users[lo:lo + batch_size], items[lo:lo + batch_size])).reshape(-1)
+        batch = np.asarray(score_fn(users[lo:lo + batch_size], items[lo:lo + batch_size])).reshape(-1)
+        if len(batch) != len(users[lo:lo + batch_size]):
+            raise ValueError(f"score_fn returned {len(batch)} scores for {len(users[lo:lo + batch_size])} pairs")
+        out[lo:lo + batch_size] = batch
     return out.reshape(n_users, n_items)

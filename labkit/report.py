@@ -27,13 +27,20 @@ import sys
 import time
 from pathlib import Path
 
-from .results import notebook_errors, read_intervals, read_records
+from .results import notebook_errors, read_intervals, read_records, read_tests
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 KERNEL = "deeprec"
 REAL_DATA = ("ml-1m", "ml-100k")   # floors and known facts apply only to real MovieLens
 ML1M_NOTEBOOKS = ["01_data_preparation", "02_lstm_sequential", "07_funk_svd"]
+# The ML-1M-sized pass CI runs (`make run-1m-quick`): the ML-1M notebooks on synthetic-1m through the
+# same code path at full data size, with two epochs per training run instead of every epoch of every
+# configuration, which is enough to measure the time per epoch. `make run-1m` runs them at full
+# parameters and keeps its result in BENCHMARKS (date, commit), which every report then shows.
+QUICK_1M = {"02_lstm_sequential": {"EPOCHS": 2, "MAX_EPOCHS": 2, "PATIENCE": 1},
+            "07_funk_svd": {"N_EPOCHS": 2, "MAX_EPOCHS": 2, "PATIENCE": 1, "LOOP_SAMPLE": 100}}
+BENCHMARKS = Path(__file__).resolve().parent / "benchmarks.json"
 
 # Per notebook (file stem): its source and protocol; ``model``: the record prefix of the
 # faithful model, ``rows``: the prefixes of every other row of its results table (variants and
@@ -354,15 +361,18 @@ def check_facts(stem: str, records: dict) -> list[dict]:
     return [{"name": k, "value": records.get(k), "expected": v, "ok": records.get(k) == v} for k, v in known.items()]
 
 
-def verdict_of(ci) -> str:
-    """Return the verdict of a recorded difference's interval ``(low, high)`` (see ``stats.verdict``).
+def verdict_of(ci, test: dict | None = None) -> str:
+    """Return the verdict of a recorded difference's interval ``(low, high)`` and, where the notebook
+    recorded them, its level, users who differ and sign test (``test``; see ``stats.verdict``).
 
     >>> verdict_of((0.01, 0.03)), verdict_of((-0.02, 0.01))
     ('beats', 'no clear difference')
+    >>> verdict_of((0.01, 0.03), {"level": 0.95, "n_differing": 4, "p_value": 0.125})
+    'no clear difference'
     """
     from .stats import Estimate, verdict
 
-    return verdict(Estimate(float("nan"), *ci))
+    return verdict(Estimate(float("nan"), *ci, **(test or {})))
 
 
 def protocol_table(entry: dict) -> list[dict]:
@@ -397,7 +407,7 @@ def verdict_rows(entry: dict) -> list[dict]:
         if "_vs_" in pair:
             a, b = pair.split("_vs_", 1)
             rows.append({"model": a, "other": b, "metric": metric, "value": entry["records"][name],
-                         "ci": tuple(ci), "verdict": verdict_of(ci)})
+                         "ci": tuple(ci), "verdict": verdict_of(ci, entry.get("tests", {}).get(name))})
     return rows
 
 
@@ -502,6 +512,7 @@ def summarise(stem: str, executed: Path, wall: float | None, error: str | None =
     exp = EXPECTATIONS.get(stem, {})
     records = read_records(executed) if executed.is_file() else {}
     intervals = {k: list(v) for k, v in read_intervals(executed).items()} if executed.is_file() else {}
+    tests = read_tests(executed) if executed.is_file() else {}
     wall = wall if wall is not None else papermill_seconds(executed)
     params = parameter_values(executed) if executed.is_file() else {}
     if executed.is_file() and error is None:
@@ -526,7 +537,7 @@ def summarise(stem: str, executed: Path, wall: float | None, error: str | None =
         "protocol": exp.get("protocol", ""), "dataset": records.get("dataset"), "wall_s": wall,
         "seed_param": params.get("SEED"),
         "seconds_per_epoch": {k: v for k, v in records.items() if k.endswith("seconds_per_epoch")},
-        "records": records, "intervals": intervals,
+        "records": records, "intervals": intervals, "tests": tests,
         "headline": {k: records.get(k) for k in exp.get("headline", [])},
         "seed": exp.get("seed", {}), "seed_dataset": exp.get("seed_dataset"),
         "floors": floors, "facts": facts, "status": status, "error": error,
@@ -576,35 +587,82 @@ def protocol_markdown(entry: dict) -> list[str]:
     return lines
 
 
-def synthetic_1m_section(folder: Path) -> list[str]:
-    """The report's section on the ML-1M-sized synthetic pass, read from ``folder/report.json``.
+def synthetic_1m_section(folder: Path, benchmarks: Path = BENCHMARKS) -> list[str]:
+    """The report's section on the ML-1M-sized synthetic pass: this build's pass, read from
+    ``folder/report.json`` (quick or full), and the last full-parameter pass kept in ``benchmarks``.
 
-    >>> synthetic_1m_section(Path("/nonexistent"))
+    >>> synthetic_1m_section(Path("/nonexistent"), Path("/nonexistent.json"))
     []
     """
     path = Path(folder) / "report.json"
-    if not path.is_file():
+    full = json.loads(Path(benchmarks).read_text()).get("synthetic-1m") if Path(benchmarks).is_file() else None
+    if not path.is_file() and not full:
         return []
-    entries = json.loads(path.read_text())["notebooks"]
-    total = sum(e["wall_s"] or 0 for e in entries)
     lines = ["", "## The ML-1M default at full size (synthetic-1m)", "",
-             "Notebooks 01, 02 and 07 default to ML-1M. This pass ran them at full parameters on `synthetic-1m`, "
-             "a synthetic set in ML-1M's file formats with its counts (6,040 users, 3,706 rated items, "
-             "1,000,209 ratings), through the ML-1M parser. Its metrics say nothing about MovieLens and no floor "
-             f"applies; the times are what a student with ML-1M should expect. Total: {total:.0f} s.", ""]
-    lines += _summary_table(entries, link="synthetic-1m/full")
-    bench = {k: v for e in entries for k, v in e["records"].items() if k.startswith("eval/")}
-    if {"eval/topk_seconds", "eval/argsort_seconds"} <= set(bench):
-        lines += ["", f"Benchmarks from 07 on this data: top-10 of every user by `labkit.metrics.topk` "
-                  f"{bench['eval/topk_seconds']:.3f} s against a full stable argsort {bench['eval/argsort_seconds']:.3f} s "
-                  f"({bench['eval/argsort_seconds'] / bench['eval/topk_seconds']:.1f}x); the vectorised evaluation of all "
-                  f"validation events {bench['eval/vectorised_seconds']:.2f} s against about "
-                  f"{bench['eval/loop_seconds_estimate']:.0f} s for the source's one-query loop, extrapolated from a timed "
-                  f"sample in the same run ({bench['eval/loop_seconds_estimate'] / bench['eval/vectorised_seconds']:.0f}x)."]
+             "Notebooks 01, 02 and 07 default to ML-1M. These passes run them on `synthetic-1m`, a synthetic set in "
+             "ML-1M's file formats with its counts (6,040 users, 3,706 rated items, 1,000,209 ratings), through the "
+             "ML-1M parser. Their metrics say nothing about MovieLens and no floor applies; the times are what a "
+             "student with ML-1M should expect on a machine like this one."]
+    if path.is_file():
+        report = json.loads(path.read_text())
+        entries = report["notebooks"]
+        total = sum(e["wall_s"] or 0 for e in entries)
+        quick = report.get("preset") == "quick"
+        lines += ["", (f"This build's pass ran the full data with two epochs per training run (`make run-1m-quick`): "
+                       f"{total:.0f} s in all; the seconds per epoch are the numbers to read." if quick else
+                       f"This build's pass ran them at full parameters (`make run-1m`): {total:.0f} s in all."), ""]
+        lines += _summary_table(entries, link="synthetic-1m/full")
+        bench = {k: v for e in entries for k, v in e["records"].items() if k.startswith("eval/")}
+        if {"eval/topk_seconds", "eval/argsort_seconds"} <= set(bench):
+            lines += ["", f"Benchmarks from 07 on this data: top-10 of every user by `labkit.metrics.topk` "
+                      f"{bench['eval/topk_seconds']:.3f} s against a full stable argsort {bench['eval/argsort_seconds']:.3f} s "
+                      f"({bench['eval/argsort_seconds'] / bench['eval/topk_seconds']:.1f}x); the vectorised evaluation of all "
+                      f"validation events {bench['eval/vectorised_seconds']:.2f} s against about "
+                      f"{bench['eval/loop_seconds_estimate']:.0f} s for the source's one-query loop, extrapolated from a timed "
+                      f"sample in the same run ({bench['eval/loop_seconds_estimate'] / bench['eval/vectorised_seconds']:.0f}x)."]
+    if full:
+        lines += ["", f"The last full-parameter pass (`make run-1m`, kept in `labkit/{Path(benchmarks).name}`): "
+                  f"{full['date']}, commit {full['commit']}, {full['cpus']} CPUs ({full['machine']}), "
+                  f"{sum(n['wall_s'] for n in full['notebooks']):.0f} s in all.", "",
+                  "| notebook | wall s | s / epoch |", "|---|---|---|"]
+        for n in full["notebooks"]:
+            epochs = ", ".join(f"{k.split('/')[0]} {v:.2f}" for k, v in n["seconds_per_epoch"].items())
+            lines.append(f"| {n['notebook']} | {n['wall_s']:.0f} | {epochs} |")
     return lines
 
 
-def write_report(entries: list[dict], build: Path, seed_note: str = "", figure: str | None = None) -> tuple[Path, Path]:
+def keep_benchmark(report_json: Path, benchmarks: Path = BENCHMARKS) -> dict:
+    """Store the times of a full-parameter synthetic-1m pass (``report_json``) in ``benchmarks`` under
+    ``"synthetic-1m"``, with the date, the commit and the machine; return the stored entry.
+
+    Example::
+
+        keep_benchmark(Path("build/synthetic-1m/report.json"))
+    """
+    import subprocess
+
+    report = json.loads(Path(report_json).read_text())
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True,
+                                text=True, timeout=10).stdout.strip() or "unknown"
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "labkit", "notebooks"], cwd=REPO_ROOT,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit, dirty = "unknown", ""
+    env = report["environment"]
+    entry = {"date": report["generated"], "commit": commit + (" with uncommitted changes" if dirty else ""),
+             "cpus": env["cpus"], "machine": env["machine"],
+             "notebooks": [{"notebook": e["notebook"], "wall_s": round(e["wall_s"] or 0.0, 1),
+                            "seconds_per_epoch": {k: round(v, 2) for k, v in e["seconds_per_epoch"].items()}}
+                           for e in report["notebooks"]]}
+    store = json.loads(Path(benchmarks).read_text()) if Path(benchmarks).is_file() else {}
+    store["synthetic-1m"] = entry
+    Path(benchmarks).write_text(json.dumps(store, indent=1) + "\n")
+    return entry
+
+
+def write_report(entries: list[dict], build: Path, seed_note: str = "", figure: str | None = None,
+                 preset: str = "full") -> tuple[Path, Path]:
     """Write ``report.json`` and ``report.md`` into ``build`` and return their paths.
 
     >>> write_report([], Path("/tmp/labkit-report-doctest"))[1].name
@@ -612,7 +670,8 @@ def write_report(entries: list[dict], build: Path, seed_note: str = "", figure: 
     """
     build.mkdir(parents=True, exist_ok=True)
     env = environment()
-    payload = {"generated": time.strftime("%Y-%m-%d %H:%M:%S"), "environment": env, "notebooks": entries}
+    payload = {"generated": time.strftime("%Y-%m-%d %H:%M:%S"), "environment": env, "preset": preset,
+               "notebooks": entries}
     json_path = build / "report.json"
     json_path.write_text(json.dumps(payload, indent=2, default=str))
 
@@ -717,10 +776,12 @@ def compare(a: Path, b: Path, digits: int = 4) -> list[str]:
             if va.get((nb, k)) != vb.get((nb, k))]
 
 
-def run(build: Path, only: list[str] | None = None, dataset: str = "auto") -> int:
+def run(build: Path, only: list[str] | None = None, dataset: str = "auto", quick: bool = False) -> int:
     """Execute every notebook at full scale into ``build/full``, write the report; return an exit code.
 
     ``dataset`` is passed as ``DATASET`` to every notebook that takes it; 08 reads ``build/full``.
+    ``quick`` adds the ``QUICK_1M`` parameters (two epochs per training run, full data). A full
+    pass on ``synthetic-1m`` keeps its times in ``BENCHMARKS``.
 
     Example::
 
@@ -747,6 +808,8 @@ def run(build: Path, only: list[str] | None = None, dataset: str = "auto") -> in
         params = {"DATASET": dataset} if "DATASET" in names else {}
         if "BUILD_DIR" in names:
             params["BUILD_DIR"] = str(build / "full")
+        if quick:
+            params.update(QUICK_1M.get(path.stem, {}))
         print(f"[make run] {path.name} {params} ...", flush=True)
         error, start = None, time.perf_counter()
         try:
@@ -758,9 +821,12 @@ def run(build: Path, only: list[str] | None = None, dataset: str = "auto") -> in
         print(f"[make run] {path.name}: {entry['status']} on {entry['dataset']} in {wall:.0f}s", flush=True)
         entries.append(entry)
     figure = write_figure(entries, build / "report.png")
-    _, md = write_report(entries, build, figure=figure)
+    json_path, md = write_report(entries, build, figure=figure, preset="quick" if quick else "full")
     print(f"[make run] report: {md}")
     bad = [e["notebook"] for e in entries if e["status"] in ("failed", "floor missed")]
+    if dataset == "synthetic-1m" and not quick and not bad:
+        keep_benchmark(json_path)
+        print(f"[make run] times kept in {BENCHMARKS.relative_to(REPO_ROOT)} (commit it to keep them in the report)")
     if bad:
         print(f"[make run] FAILED: {', '.join(bad)}", file=sys.stderr)
     return 1 if bad else 0
@@ -774,9 +840,11 @@ def main(argv=None) -> int:
     parser.add_argument("--build", type=Path, default=REPO_ROOT / "build")
     parser.add_argument("--only", nargs="*", help="notebook stems to run (default: all)")
     parser.add_argument("--dataset", default="auto", help="DATASET for every notebook that takes it (default: auto)")
+    parser.add_argument("--quick", action="store_true",
+                        help="with run: two epochs per training run (QUICK_1M), full data: times per epoch")
     args = parser.parse_args(argv)
     if args.command == "run":
-        return run(args.build, args.only, args.dataset)
+        return run(args.build, args.only, args.dataset, args.quick)
     if args.command == "compare":
         diffs = compare(*args.files)
         print("\n".join(diffs) if diffs else "identical to the printed precision (timings ignored)")

@@ -29,9 +29,14 @@ def _plain(value):
 
 
 def _entry(name: str, value) -> dict:
-    """The stored form of one record: name, value and, for an Estimate, its interval."""
+    """The stored form of one record: name, value and, for an Estimate, its interval (and, for a
+    paired difference, what else its verdict reads: the level, the users who differ, the sign test)."""
     if isinstance(value, Estimate):
-        return {"name": name, "value": _plain(value.value), "ci": [_plain(value.low), _plain(value.high)]}
+        entry = {"name": name, "value": _plain(value.value), "ci": [_plain(value.low), _plain(value.high)]}
+        if value.n_differing is not None:
+            entry["test"] = {"level": _plain(value.level), "n_differing": _plain(value.n_differing),
+                             "p_value": None if value.p_value is None else _plain(value.p_value)}
+        return entry
     return {"name": name, "value": _plain(value)}
 
 
@@ -150,6 +155,17 @@ def read_intervals(notebook) -> dict:
         read_intervals("build/full/02_lstm_sequential.ipynb")["lstm/recall@10"]   # (0.061, 0.079)
     """
     return {e["name"]: tuple(e["ci"]) for e in _stored(notebook) if "ci" in e}
+
+
+def read_tests(notebook) -> dict:
+    """Return ``{name: {"level", "n_differing", "p_value"}}`` of every recorded paired difference, which
+    ``labkit.stats.verdict`` reads beside the interval (so the report's verdict is the notebook's).
+
+    Example::
+
+        read_tests("build/full/03_ranking_losses.ipynb")["bpr_vs_hinge/hit@10"]   # {'level': 0.95, ...}
+    """
+    return {e["name"]: e["test"] for e in _stored(notebook) if "test" in e}
 
 
 def notebook_errors(notebook) -> list[str]:

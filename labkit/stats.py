@@ -8,7 +8,19 @@ separate intervals suggest, because both models find the same users easy or hard
 
 A verdict is read off the 95% interval of the difference (model minus baseline, for a metric
 where higher is better): entirely above 0 -> "beats", entirely below 0 -> "loses to", otherwise
-"no clear difference". It is never typed by hand.
+"no clear difference". It is never typed by hand. A handful of users cannot carry a verdict,
+however narrow their interval (4 users out of 4 that differ all favouring A give an interval
+above 0, yet happen by chance one time in 8), so ``verdict`` also requires, for a difference
+from ``paired_difference``:
+
+* for a 0/1 per-user metric (each user's value 0 or 1 for both models, unweighted; e.g. d2l's
+  hit@k): the **exact sign test** on the users where the models differ (the exact McNemar test,
+  ``sign_test``) with two-sided p < 1 - level (0.05 at 95%);
+* for any other metric (AUC, NDCG, hit@k with tied scores, event-weighted means): at least
+  ``MIN_DIFFERING`` = 10 users whose two values differ;
+* an interval at level >= 0.95 (``LEVEL``): a narrower interval (e.g. 50%) gives no verdict.
+
+Otherwise the verdict is "no clear difference", and ``sentence`` says why.
 """
 
 from __future__ import annotations
@@ -19,11 +31,17 @@ import numpy as np
 
 N_RESAMPLES = 1000
 LEVEL = 0.95
+MIN_DIFFERING = 10       # a non-binary difference needs at least this many users whose values differ
 
 
 @dataclass(frozen=True)
 class Estimate:
     """A metric's value and its bootstrap interval (``low``, ``high``) at ``level``.
+
+    A paired difference (``paired_difference``) also carries ``n_differing``, the number of
+    users whose two values differ, and, for a 0/1 metric, ``p_value``, the exact two-sided sign
+    test on those users (``sign_test``); both None otherwise (then ``verdict`` reads the interval
+    and its level only).
 
     >>> str(Estimate(0.1234, 0.1, 0.15))
     '0.1234 [0.1000, 0.1500]'
@@ -33,6 +51,8 @@ class Estimate:
     low: float
     high: float
     level: float = LEVEL
+    n_differing: int | None = None
+    p_value: float | None = None
 
     def __str__(self) -> str:
         return f"{self.value:.4f} [{self.low:.4f}, {self.high:.4f}]"
@@ -52,6 +72,18 @@ def _resample(n: int, n_resamples: int, seed: int, block: int = 200):
     rng = np.random.default_rng(seed)
     for start in range(0, n_resamples, block):
         yield rng.integers(0, n, size=(min(block, n_resamples - start), n))
+
+
+def _weights(weights, values: np.ndarray) -> np.ndarray:
+    """One weight per user (ones without ``weights``), or ValueError."""
+    if values.ndim != 1:
+        raise ValueError(f"per-user values must be 1-D (one per user), not shape {values.shape}")
+    if weights is None:
+        return np.ones_like(values)
+    w = np.asarray(weights, dtype=np.float64)
+    if w.shape != values.shape:
+        raise ValueError(f"weights need one value per user: shapes {w.shape} and {values.shape}")
+    return w
 
 
 def _defined(*arrays) -> np.ndarray:
@@ -76,7 +108,7 @@ def bootstrap(per_user, weights=None, n_resamples: int = N_RESAMPLES, seed: int 
     (0.3, True)
     """
     v = np.asarray(per_user, dtype=np.float64)
-    w = np.ones_like(v) if weights is None else np.asarray(weights, dtype=np.float64)
+    w = _weights(weights, v)
     ok = _defined(v) & (w > 0)
     v, w = v[ok], w[ok]
     if len(v) == 0:
@@ -86,21 +118,45 @@ def bootstrap(per_user, weights=None, n_resamples: int = N_RESAMPLES, seed: int 
     return Estimate(float((v * w).sum() / w.sum()), float(low), float(high), level)
 
 
+def sign_test(n_plus: int, n_minus: int) -> float:
+    """Return the exact two-sided sign test p-value for ``n_plus`` users favouring A and ``n_minus`` favouring B.
+
+    Under "no difference" each user that differs favours A with probability 1/2, so the p-value
+    is 2 P(X <= min(n_plus, n_minus)) for X ~ Binomial(n_plus + n_minus, 1/2), at most 1. On
+    0/1 per-user values (hit or miss) this is the exact McNemar test on the discordant users.
+
+    >>> sign_test(4, 0), sign_test(1, 0), round(sign_test(15, 5), 4)
+    (0.125, 1.0, 0.0414)
+    """
+    n, m = int(n_plus) + int(n_minus), min(int(n_plus), int(n_minus))
+    if n == 0:
+        return 1.0
+    i = np.arange(1, m + 1)
+    log_comb = np.r_[0.0, np.cumsum(np.log(n - i + 1.0) - np.log(i))]       # log C(n, 0..m)
+    top = log_comb.max()
+    log_tail = top + np.log(np.exp(log_comb - top).sum()) - n * np.log(2.0)
+    return float(min(1.0, 2.0 * np.exp(log_tail)))
+
+
 def paired_difference(per_user_a, per_user_b, weights=None, n_resamples: int = N_RESAMPLES, seed: int = 0,
                       level: float = LEVEL) -> Estimate:
     """Return mean(a) - mean(b) over the same users and its paired bootstrap interval.
 
     ``a`` and ``b`` are per-user values of two models on the same users, in the same order;
-    users where either is NaN are left out of both. ``weights`` as in ``bootstrap``.
+    users where either is NaN are left out of both. ``weights`` as in ``bootstrap``. The
+    Estimate also carries ``n_differing`` (users with a - b != 0) and, when every value is 0 or 1
+    and the users are unweighted (or equally weighted), ``p_value``: the exact sign test
+    (``sign_test``) of the users where a = 1, b = 0 against those where a = 0, b = 1. ``verdict``
+    uses them (see the module's docstring).
 
     >>> a, b = np.r_[np.ones(60), np.zeros(40)], np.r_[np.ones(50), np.zeros(50)]
-    >>> d = paired_difference(a, b); round(d.value, 2), d.low > 0
-    (0.1, True)
+    >>> d = paired_difference(a, b); round(d.value, 2), d.low > 0, d.n_differing, round(d.p_value, 4)
+    (0.1, True, 10, 0.002)
     """
     a, b = np.asarray(per_user_a, dtype=np.float64), np.asarray(per_user_b, dtype=np.float64)
     if a.shape != b.shape:
         raise ValueError(f"paired values need the same users: shapes {a.shape} and {b.shape}")
-    w = np.ones_like(a) if weights is None else np.asarray(weights, dtype=np.float64)
+    w = _weights(weights, a)
     ok = _defined(a, b) & (w > 0)
     a, b, w = a[ok], b[ok], w[ok]
     if len(a) == 0:
@@ -108,23 +164,73 @@ def paired_difference(per_user_a, per_user_b, weights=None, n_resamples: int = N
     diff = a - b
     means = np.concatenate([_weighted_means(diff, w, idx) for idx in _resample(len(a), n_resamples, seed)])
     low, high = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
-    return Estimate(float((diff * w).sum() / w.sum()), float(low), float(high), level)
+    binary = np.isin(a, (0.0, 1.0)).all() and np.isin(b, (0.0, 1.0)).all() and np.all(w == w[0])
+    p_value = sign_test((diff > 0).sum(), (diff < 0).sum()) if binary else None
+    return Estimate(float((diff * w).sum() / w.sum()), float(low), float(high), level,
+                    int((diff != 0).sum()), p_value)
 
 
-def verdict(difference: Estimate, higher_is_better: bool = True) -> str:
-    """Return "beats", "loses to" or "no clear difference" from a difference's interval (a - b).
-
-    >>> verdict(Estimate(0.02, 0.01, 0.03)), verdict(Estimate(-0.02, -0.03, -0.01)), verdict(Estimate(0.01, -0.01, 0.03))
-    ('beats', 'loses to', 'no clear difference')
-    >>> verdict(Estimate(-0.02, -0.03, -0.01), higher_is_better=False)   # e.g. an error such as RMSE
-    'beats'
-    """
+def _interval_side(difference: Estimate, higher_is_better: bool) -> str:
+    """The verdict the interval alone would give."""
     low, high = (difference.low, difference.high) if higher_is_better else (-difference.high, -difference.low)
     if low > 0:
         return "beats"
     if high < 0:
         return "loses to"
     return "no clear difference"
+
+
+def _percent(level: float) -> str:
+    return f"{level * 100:g}%"
+
+
+def withheld(difference: Estimate, min_level: float = LEVEL, min_differing: int = MIN_DIFFERING) -> str | None:
+    """Return why a difference cannot carry a verdict whatever its interval says, or None if it can.
+
+    The rules of ``verdict``: the interval's level must be at least ``min_level``; a 0/1 metric's
+    exact sign test must have p < 1 - level; any other paired difference needs at least
+    ``min_differing`` users whose values differ.
+
+    >>> withheld(Estimate(1.0, 1.0, 1.0, n_differing=1, p_value=1.0))
+    'exact sign test on the 1 users who differ: p = 1'
+    >>> withheld(Estimate(0.1, 0.05, 0.15, level=0.5))
+    'a verdict needs a 95% interval'
+    """
+    if not difference.level >= min_level:
+        return f"a verdict needs a {_percent(min_level)} interval"
+    if difference.p_value is not None:
+        if not difference.p_value < 1 - difference.level:
+            return f"exact sign test on the {difference.n_differing} users who differ: p = {difference.p_value:.3g}"
+    elif difference.n_differing is not None and difference.n_differing < min_differing:
+        return f"only {difference.n_differing} users differ: a verdict needs {min_differing}"
+    return None
+
+
+def verdict(difference: Estimate, higher_is_better: bool = True, min_level: float = LEVEL,
+            min_differing: int = MIN_DIFFERING) -> str:
+    """Return "beats", "loses to" or "no clear difference" for a difference a - b.
+
+    "beats" when the interval lies entirely above 0 (below 0 for ``higher_is_better=False``),
+    "loses to" when entirely on the other side, and only if ``withheld`` finds no reason against
+    it: the interval's level is at least ``min_level`` (95%), and for a difference from
+    ``paired_difference`` a 0/1 metric's exact sign test gives p < 1 - level, any other metric has
+    at least ``min_differing`` (10) users whose values differ. Otherwise "no clear difference".
+    An Estimate built from an interval alone (no ``n_differing``) is judged on its interval and
+    level.
+
+    >>> verdict(Estimate(0.02, 0.01, 0.03)), verdict(Estimate(-0.02, -0.03, -0.01)), verdict(Estimate(0.01, -0.01, 0.03))
+    ('beats', 'loses to', 'no clear difference')
+    >>> verdict(Estimate(-0.02, -0.03, -0.01), higher_is_better=False)   # e.g. an error such as RMSE
+    'beats'
+    >>> verdict(paired_difference([1, 1, 1, 1, 0, 0], [0, 0, 0, 0, 0, 0]))   # 4 of 4 users: sign test p = 0.125
+    'no clear difference'
+    >>> verdict(Estimate(0.02, 0.01, 0.03, level=0.5))                      # a 50% interval
+    'no clear difference'
+    """
+    side = _interval_side(difference, higher_is_better)
+    if side != "no clear difference" and withheld(difference, min_level, min_differing) is not None:
+        return "no clear difference"
+    return side
 
 
 def mean_sd(values) -> str:
@@ -161,14 +267,28 @@ def differences(per_user: dict, pairs, weights=None, seed: int = 0) -> dict:
             for a, b in dict.fromkeys(map(tuple, pairs))}
 
 
-def sentence(model: str, other: str, metric: str, difference: Estimate, higher_is_better: bool = True) -> str:
+def sentence(model: str, other: str, metric: str, difference: Estimate, higher_is_better: bool = True,
+             min_level: float = LEVEL, min_differing: int = MIN_DIFFERING) -> str:
     """Return the verdict on ``model`` minus ``other`` as an English sentence, with the interval.
+
+    The verdict is ``verdict``'s. The sentence names the interval's level when it is not 95%,
+    and, when the interval alone would have given a verdict that ``withheld`` refuses, the reason.
 
     >>> sentence("Caser", "popularity", "hit@10", Estimate(0.05, 0.02, 0.08))
     'Caser beats popularity on hit@10 (difference +0.0500 [+0.0200, +0.0800]).'
     >>> sentence("Caser", "transitions", "hit@10", Estimate(-0.01, -0.03, 0.01))
     'Caser shows no clear difference from transitions on hit@10 (difference -0.0100 [-0.0300, +0.0100]).'
+    >>> sentence("A", "B", "hit@10", Estimate(0.05, 0.02, 0.08, level=0.5))
+    'A shows no clear difference from B on hit@10 (difference +0.0500 [+0.0200, +0.0800], 50% interval; a verdict needs a 95% interval).'
+    >>> sentence("A", "B", "hit@10", paired_difference([1, 1, 1, 1, 0, 0], [0, 0, 0, 0, 0, 0]))
+    'A shows no clear difference from B on hit@10 (difference +0.6667 [+0.3333, +1.0000]; exact sign test on the 4 users who differ: p = 0.125).'
     """
-    v = verdict(difference, higher_is_better)
+    v = verdict(difference, higher_is_better, min_level, min_differing)
     phrase = {"beats": "beats", "loses to": "loses to", "no clear difference": "shows no clear difference from"}[v]
-    return f"{model} {phrase} {other} on {metric} (difference {difference.format('+.4f')})."
+    text = f"difference {difference.format('+.4f')}"
+    if difference.level != LEVEL:
+        text += f", {_percent(difference.level)} interval"
+    reason = withheld(difference, min_level, min_differing)
+    if reason is not None and _interval_side(difference, higher_is_better) != "no clear difference":
+        text += f"; {reason}"
+    return f"{model} {phrase} {other} on {metric} ({text})."

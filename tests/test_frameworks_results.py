@@ -151,3 +151,22 @@ def test_parameter_values_prefers_injected(tmp_path):
     nbformat.write(nb, tmp_path / "p.ipynb")
     assert report.parameter_values(tmp_path / "p.ipynb") == {"DATASET": "auto", "EPOCHS": 10, "A": 1, "B": 2}
     assert report.parameter_names(tmp_path / "p.ipynb") == {"DATASET", "EPOCHS", "A", "B"}
+
+
+def test_the_report_reads_the_same_verdict_as_the_notebook():
+    """A difference the notebook's sign test withholds (4 of 4 differing users) must not read "beats" in
+    the report, which sees only what was recorded."""
+    import numpy as np
+
+    from labkit import report, results, stats
+
+    a, b = np.zeros(40), np.zeros(40)
+    a[:4] = 1.0                      # 4 users differ, all in favour of a
+    d = stats.paired_difference(a, b, seed=0)
+    assert d.low > 0 and stats.verdict(d) == "no clear difference"
+    entry = results._entry("a_vs_b/hit@10", d)
+    rows = report.verdict_rows({"records": {entry["name"]: entry["value"]},
+                                "intervals": {entry["name"]: tuple(entry["ci"])},
+                                "tests": {entry["name"]: entry["test"]}})
+    assert [r["verdict"] for r in rows] == ["no clear difference"]
+    assert report.verdict_of(tuple(entry["ci"])) == "beats"    # what the interval alone would have said

@@ -246,3 +246,84 @@ def test_popularity_topk_excluding_seen():
     seen = M.truth_matrix([0, 0], [2, 1], 2, 4)
     top = M.popularity_topk([2, 2, 2, 1, 1, 3], 2, 4, 3, exclude=seen)
     assert top.tolist() == [[3, 0, -1], [2, 1, 3]]
+
+
+def test_scores_and_test_items_for_different_users_are_refused():
+    with pytest.raises(ValueError, match="1 users .* test_items has 3"):
+        M.hit_and_auc(np.array([[0.9, 0.1, 0.5]]), [0, 1, 2], k=1)
+    with pytest.raises(ValueError, match="test_items has 1"):
+        M.hit_and_auc_per_user(np.zeros((2, 3)), [0], k=1)
+    with pytest.raises(ValueError, match="exclude must have the shape"):
+        M.candidate_ranks(np.zeros((2, 3)), [0, 1], exclude=np.zeros((1, 3), bool))
+    with pytest.raises(ValueError, match="outside range"):
+        M.hit_and_auc(np.zeros((1, 3)), [3])
+    with pytest.raises(ValueError, match="outside range"):
+        M.hit_and_auc(np.zeros((1, 3)), [-1])           # would wrap to the last item
+    with pytest.raises(ValueError, match="integer"):
+        M.hit_and_auc(np.zeros((1, 3)), [0.5])
+    assert M.hit_and_auc(np.array([[0.1, 0.9, 0.5]]), np.array([1.0]), k=1) == {"hit@1": 1.0, "auc": 1.0}
+
+
+def test_topk_metrics_refuse_lists_and_truth_for_different_users():
+    truth = M.truth_matrix([0, 1], [1, 2], 2, 3)
+    top = np.array([[1, 0]])                          # one user's list against two users' truth
+    for fn in list(M.METRICS.values()) + [M.hits]:
+        with pytest.raises(ValueError, match="1 users .* truth has 2"):
+            fn(top, truth)
+    with pytest.raises(ValueError, match="same user"):
+        M.evaluate_topk(top, truth)
+    with pytest.raises(ValueError, match="outside range"):
+        M.hits(np.array([[5, 0], [1, 2]]), truth)     # item 5 of a 3-item truth matrix
+    with pytest.raises(ValueError, match="outside range"):
+        M.hits(np.array([[-2, 0], [1, 2]]), truth)    # only -1 (no item) is allowed below 0
+    with pytest.raises(ValueError, match="exclude must have the shape"):
+        M.topk(np.zeros((2, 3)), 1, exclude=np.zeros((2, 2), bool))
+    with pytest.raises(ValueError, match="parallel"):
+        M.truth_matrix([0], [1, 2], 1, 3)
+    with pytest.raises(ValueError, match="parallel"):
+        M.by_user([1.0, 0.0], [7])
+    with pytest.raises(ValueError, match="parallel"):
+        M.rank_of(np.array([[1, 2]]), [0, 0], [1])
+    with pytest.raises(ValueError, match="rows must index"):
+        M.rank_of(np.array([[1, 2]]), [1], [1])
+    with pytest.raises(ValueError, match="returned 1 scores"):
+        M.score_all_pairs(lambda u, i: 0.0, 2, 3)
+
+
+def d2l_evaluate_ranking(scores, test_items, candidates, num_users, k):
+    """d2l's ``evaluate_ranking`` (§16.6) with the network's scores given: its candidates are
+    ``list(set(range(num_users)) - set(train items))`` in that set's iteration order, sorted by
+    score with Python's stable ``sorted(..., reverse=True)``."""
+    all_items = set([i for i in range(num_users)])
+    hit_rate, auc = [], []
+    for u in range(num_users):
+        neg_items = list(all_items - set(candidates[u]))
+        ranked = [i for i, _ in sorted(zip(neg_items, scores[u, neg_items]), key=lambda t: t[1], reverse=True)]
+        h, a = d2l_hit_and_auc(ranked, test_items[u], k)
+        hit_rate.append(h)
+        auc.append(a)
+    return hit_rate, auc
+
+
+def test_d2l_compatible_ties_go_to_the_lower_id_where_d2l_uses_set_order():
+    num_users, n_items = 20, 25
+    heavy = [i for i in range(num_users) if i not in (5, 17, 19)] + [21, 22]   # user 0 saw 17 of range(20)
+    train = [heavy] + [[u, 20] for u in range(1, num_users)]
+    test_items = np.array([5] + [(u + 3) % num_users for u in range(1, num_users)])
+    exclude = M.truth_from_lists(train, n_items)
+    scores = np.zeros((num_users, n_items))            # every candidate tied
+    scores[:, 0] = 1.0                                # except item 0: not tied
+    ours = M.hit_and_auc_per_user(scores, test_items, exclude=exclude, k=1, d2l_compatible=True)
+    hit, auc = d2l_evaluate_ranking(scores, test_items, train, num_users, 1)
+    # light users: the set iterates in ascending id order, so d2l puts the lower id first too
+    assert list(set(range(num_users)) - set(train[1])) == sorted(set(range(num_users)) - set(train[1]))
+    assert ours["hit@1"][1:].tolist() == hit[1:] and np.allclose(ours["auc"][1:], auc[1:])
+    # user 0's three candidates 5, 17, 19 (all tied): CPython's set iterates them as 17, 19, 5 (ids
+    # modulo its 8-slot table), so d2l ranks the test item 5 last; ours, lower id first, ranks it first
+    assert list(set(range(num_users)) - set(heavy)) == [17, 19, 5]
+    assert (hit[0], auc[0]) == (0, 0.0) and (ours["hit@1"][0], ours["auc"][0]) == (1.0, 1.0)
+    # without ties the two evaluators agree for every user, heavy or not
+    distinct = np.random.default_rng(0).permutation(num_users * n_items).reshape(num_users, n_items).astype(float)
+    ours = M.hit_and_auc_per_user(distinct, test_items, exclude=exclude, k=3, d2l_compatible=True)
+    hit, auc = d2l_evaluate_ranking(distinct, test_items, train, num_users, 3)
+    assert ours["hit@3"].tolist() == hit and np.allclose(ours["auc"], auc)

@@ -20,6 +20,19 @@ IDS = [p.stem for p in NOTEBOOKS]
 WITH_FACTS = [p for p in NOTEBOOKS if report.EXPECTATIONS.get(p.stem, {}).get("facts")]
 
 
+def executions(paths):
+    """Parameters for the tests that read a smoke execution: marked ``notebook`` (``make unit`` leaves
+    them out) and grouped per notebook, so that under pytest-xdist (``--dist loadgroup``) one worker
+    executes each notebook once and the workers share the notebooks. A notebook that reads the
+    others' executions (08: a ``BUILD_DIR`` parameter) is also marked ``after_lessons``: ``make test``
+    runs it once the others are done."""
+    def marks(p):
+        after = [pytest.mark.after_lessons] if "BUILD_DIR" in report.parameter_names(p) else []
+        return [pytest.mark.notebook, pytest.mark.xdist_group(p.stem), *after]
+
+    return [pytest.param(p, id=p.stem, marks=marks(p)) for p in paths]
+
+
 def test_there_are_notebooks():
     assert NOTEBOOKS, "no notebooks found in notebooks/"
 
@@ -52,9 +65,12 @@ def test_lesson_text_has_no_test_vocabulary(path):
     assert "NBVAL_" not in code, "mark checked cells with the nbval-check-output tag, not a comment"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def executed():
-    """Run each notebook once per test session (lazily) and keep the result."""
+    """Run each notebook once per test session (per xdist worker; lazily) and keep the result.
+
+    Session-scoped: a worker interleaves tests of several modules, and a module-scoped cache would
+    be torn down in between and the notebook executed again."""
     cache = {}
 
     def run(path):
@@ -77,7 +93,7 @@ def executed():
     return run
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+@pytest.mark.parametrize("path", executions(NOTEBOOKS))
 def test_smoke_run_records_sane_metrics(path, executed):
     out, error = executed(path)
     assert error is None, error
@@ -94,7 +110,7 @@ def test_smoke_run_records_sane_metrics(path, executed):
                 assert 0.0 <= value <= 1.0, f"{name} = {value} is not a rate"
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+@pytest.mark.parametrize("path", executions(NOTEBOOKS))
 def test_smoke_run_outputs_are_tidy_and_keep_their_figures(path, executed):
     out, error = executed(path)
     if error:
@@ -110,7 +126,7 @@ def test_smoke_run_outputs_are_tidy_and_keep_their_figures(path, executed):
     assert not without, f"{len(without)} of {len(plots)} plotting cells have no figure in the executed notebook"
 
 
-@pytest.mark.parametrize("path", WITH_FACTS, ids=[p.stem for p in WITH_FACTS])
+@pytest.mark.parametrize("path", executions(WITH_FACTS))
 def test_smoke_run_matches_known_facts_of_real_data(path, executed):
     out, error = executed(path)
     if error:
