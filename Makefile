@@ -167,7 +167,7 @@ notebook-metadata: $(STAMP)
 # exercise; save, reopen, check. Needs Debian's chromium and node (CI: apt-get install -y chromium nodejs npm).
 # Screenshots: build/browser/.
 test-browser: $(STAMP)
-	test -d $(COURSE)/release/01_leave_last_out || $(MAKE) student
-	$(PY) tests/browser/prepare.py $(COURSE)/release
+	$(MAKE) student COURSE=$(BUILD)/browser/course
+	$(PY) tests/browser/prepare.py $(BUILD)/browser/course/release
 	cd tests/browser && npm ci --no-audit --no-fund --silent
 	node tests/browser/lab.mjs

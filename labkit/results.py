@@ -65,7 +65,8 @@ def _cell_stdout() -> str:
     outputs = getattr(getattr(shell, "history_manager", None), "outputs", None)
     if not outputs:
         return ""
-    return "".join("".join(map(str, o.bundle.get("stream", []))) for o in outputs.get(shell.execution_count, [])
+    cell = shell.execution_count - 1   # IPython counts the running cell before running it
+    return "".join("".join(map(str, o.bundle.get("stream", []))) for o in outputs.get(cell, [])
                    if o.output_type == "out_stream")
 
 
