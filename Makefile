@@ -167,6 +167,7 @@ notebook-metadata: $(STAMP)
 # exercise; save, reopen, check. Needs Debian's chromium and node (CI: apt-get install -y chromium nodejs npm).
 # Screenshots: build/browser/.
 test-browser: $(STAMP)
+	$(PY) -m pytest -p no:cacheprovider -o addopts="" -m integration tests/test_lab.py
 	$(MAKE) student COURSE=$(BUILD)/browser/course
 	$(PY) tests/browser/prepare.py $(BUILD)/browser/course/release
 	cd tests/browser && npm ci --no-audit --no-fund --silent

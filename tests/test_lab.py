@@ -2,6 +2,8 @@
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -43,8 +45,18 @@ def _merged(outputs):
     return merged
 
 
-def test_progress_is_one_text_display_per_cell_whatever_the_epochs():
-    outputs = _merged(_run([TRAIN])["cells"][0]["outputs"])
+RECORD = "print(f'num of users: {1943:,}')\nrecord('users', 1943)\nrecord('chosen_epochs', 5)"
+ERROR = "data.load('ml-10m')"
+
+
+@pytest.fixture(scope="module")
+def interactive():
+    """One notebook run as in JupyterLab (no LABKIT_BATCH): a training cell, records, a labkit error."""
+    return _run(["from labkit import data, record", TRAIN, RECORD, ERROR], allow_errors=True)
+
+
+def test_progress_is_one_text_display_per_cell_whatever_the_epochs(interactive):
+    outputs = _merged(interactive["cells"][1]["outputs"])
     assert len(outputs) == 2, [o["output_type"] for o in outputs]   # the bar, then the epoch lines
     bar, lines = outputs
     assert set(bar["data"]) == {"text/plain"} and "run 2 epoch 40/40" in bar["data"]["text/plain"]
@@ -56,27 +68,35 @@ def test_progress_in_batch_mode_is_one_line_per_epoch():
     assert [o["output_type"] for o in outputs] == ["stream"] and outputs[0]["text"].count("\n") == 80
 
 
-def test_labkit_errors_are_short_and_still_fail_the_run():
-    cells = ["from labkit import data", "data.load('ml-10m')"]
-    with pytest.raises(CellExecutionError) as info:
-        _run(cells)
-    assert "unknown dataset 'ml-10m'" in str(info.value)
-    error = _run(cells, allow_errors=True)["cells"][1]["outputs"][0]
+def test_labkit_errors_are_short(interactive):
+    error = interactive["cells"][3]["outputs"][0]
     assert error["ename"] == "ParameterError" and len(error["traceback"]) <= 4
-    assert "data.load('ml-10m')" in "\n".join(error["traceback"])   # the student's line, not labkit's
+    assert "unknown dataset 'ml-10m'" in error["traceback"][0]
+    assert "data.load('ml-10m')" in error["traceback"][1]   # the student's line, not labkit's
 
 
-def test_record_does_not_repeat_what_the_cell_printed():
-    outputs = _run(["from labkit import record\nfrom labkit.results import read_records",
-                    "print(f'num of users: {1943:,}')\nrecord('users', 1943)\nrecord('chosen_epochs', 5)"])["cells"][1]["outputs"]
+def test_labkit_errors_still_fail_the_run():
+    with pytest.raises(CellExecutionError) as info:
+        _run(["from labkit import data", ERROR])
+    assert "unknown dataset 'ml-10m'" in str(info.value)
+
+
+def test_record_does_not_repeat_what_the_cell_printed(interactive):
+    outputs = interactive["cells"][2]["outputs"]
     shown = [o.get("text") or o["data"]["text/plain"] for o in outputs]
     assert shown == ["num of users: 1,943\n", "", "chosen_epochs = 5"]
     assert [o["data"]["application/vnd.labkit.record+json"]["value"] for o in outputs[1:]] == [1943, 5]
 
 
-def test_the_course_kernel_reports_the_metadata_notebooks_store():
-    nb = _run(["1"])
-    assert nb.metadata["language_info"] == kernel.LANGUAGE_INFO   # what JupyterLab writes on opening
+def test_the_course_kernel_reports_the_metadata_notebooks_store(interactive):
+    assert interactive.metadata["language_info"] == kernel.LANGUAGE_INFO   # what JupyterLab writes on opening
+
+
+@pytest.mark.integration
+def test_a_plain_import_tensorflow_is_quiet():
+    run = subprocess.run([sys.executable, "-c", "import tensorflow as tf; print(tf.__version__)"],
+                         capture_output=True, text=True, check=True)
+    assert run.stdout == "2.21.0\n" and run.stderr == ""
 
 
 @pytest.mark.parametrize("path", sorted((ROOT / "notebooks").glob("*.ipynb")) + sorted((ROOT / "exercises").glob("*.ipynb")),
