@@ -427,6 +427,7 @@ def _live_bar():
                 _live.clear()
                 _live[cell] = display({"text/plain": ""}, raw=True, display_id=True)
             self._handle = _live[cell]
+            kwargs.setdefault("ascii", False)   # block characters, as on a terminal (no stream to ask)
             super().__init__(*args, file=io.StringIO(), **kwargs)
 
         def display(self, msg=None, pos=None):

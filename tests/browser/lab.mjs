@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
 const ROOT = process.cwd();
-const OUT = join(ROOT, 'build', 'browser');
+const OUT = process.env.BROWSER_OUT || join(ROOT, 'build', 'browser');
 const PORT = process.env.LAB_PORT || String(18000 + Math.floor(Math.random() * 1000));
 const TOKEN = 'browser-test-' + Math.random().toString(36).slice(2);
 const BASE = `http://127.0.0.1:${PORT}`;
@@ -200,6 +200,9 @@ try {
   check(error && error.ename === 'DataError' && error.traceback.length <= 4 && outputText(error).includes('To get it, download'),
     `a labkit error is its message in at most 4 lines (${error ? error.traceback.length : 'no error'})`);
   await page.screenshot({ path: join(OUT, '04-probe-run.png') });
+  await page.evaluate(() => [...document.querySelectorAll('.jp-Notebook .jp-Cell')].pop().scrollIntoView());
+  await page.waitForTimeout(500);
+  await page.screenshot({ path: join(OUT, '04b-probe-error.png') });
   await saveAndClose(page);
 
   // 4. reload the page (autosave or a reopen the next day) and reopen both notebooks
@@ -215,6 +218,11 @@ try {
     check(!s.dirty, `${name} reopens unmodified`);
     checkOutputs(s, `${name} reopened`);
     await page.screenshot({ path: join(OUT, name === 'probe' ? '06-probe-reopened.png' : '05-lesson-reopened.png') });
+    if (name === 'probe') {
+      await page.evaluate(() => [...document.querySelectorAll('.jp-Notebook .jp-Cell')][2].scrollIntoView());
+      await page.waitForTimeout(500);
+      await page.screenshot({ path: join(OUT, '06b-probe-reopened-tf-record.png') });
+    }
     await page.evaluate(async () => { const w = window.jupyterapp.shell.currentWidget; await w.sessionContext.shutdown(); w.dispose(); });
   }
 
