@@ -1,7 +1,7 @@
 # Deep Recommender Systems, hands-on.
 #   make test   unit tests, every notebook in smoke mode, nbval reproducibility (the test command)
 #   make run    every notebook at full scale, then build/report.md (fails if a floor is missed)
-#   make lab    JupyterLab on the notebooks, in the course's kernel
+#   make lab    JupyterLab on the lessons and released exercises (START_HERE.md), in the course's kernel
 # Each target creates .venv and installs the pinned stack on first use (`make venv`).
 #
 # Python: the pinned stack needs 3.11 or 3.12. With uv on the PATH, uv finds such a Python (or
@@ -63,7 +63,8 @@ if [ -z "$$py" ]; then printf '%s\n' \
   exit 1; fi
 endef
 
-.PHONY: all venv python test unit nbval test-without-mxnet run run-1m run-1m-quick lab course student grade clean distclean
+.PHONY: all venv python test unit nbval test-without-mxnet run run-1m run-1m-quick lab course student grade clean \
+	distclean notebook-metadata test-browser
 
 all: test
 
@@ -86,10 +87,19 @@ else
 	$(PY) -m pip install --quiet --no-deps --editable .
 endif
 	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Deep RecSys (.venv)"
-	$(PY) -c 'import labkit.frameworks as f; f.write_pth()'  # a plain `import mxnet` works (np.bool shim)
-	mkdir -p $(VENV)/share/jupyter/lab/settings  # no "Jupyter news?" pop-up over every notebook
-	printf '%s\n' '{"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": false}}' \
+	$(PY) -c 'import labkit.kernel as k; k.write_spec("$(VENV)/share/jupyter/kernels/$(KERNEL)")'  # labkit.kernel: opens notebooks unmodified; quiet TF
+	$(PY) -c 'import labkit.frameworks as f; f.write_pth()'  # a plain `import mxnet` works (np.bool shim), `import tensorflow` is quiet
+	mkdir -p $(VENV)/share/jupyter/lab/settings  # no "Jupyter news?" pop-up; Markdown files (START_HERE.md) open rendered
+	printf '%s\n' '{"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": false},' \
+		' "@jupyterlab/docmanager-extension:plugin": {"defaultViewers": {"markdown": "Markdown Preview"}}}' \
 		> $(VENV)/share/jupyter/lab/settings/overrides.json
+	# Students see no instructor tools (nbgrader's formgrader, Create Assignment, course and assignment lists
+	# and its menu); Validate stays. Lab offers one kernel, the course's (not also ipykernel's "Python 3").
+	$(VENV)/bin/jupyter labextension disable --level=sys_prefix @jupyter/nbgrader:formgrader \
+		@jupyter/nbgrader:create-assignment @jupyter/nbgrader:course-list @jupyter/nbgrader:assignment-list \
+		@jupyter/nbgrader:menu >/dev/null
+	printf '%s\n' '{"KernelSpecManager": {"allowed_kernelspecs": ["$(KERNEL)"], "ensure_native_kernel": false}}' \
+		> $(VENV)/etc/jupyter/jupyter_server_config.json
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -141,9 +151,11 @@ run-1m-quick: $(STAMP)
 	$(PY) -m labkit.report run --build $(BUILD)/synthetic-1m --dataset synthetic-1m --quick \
 		--only 01_data_preparation 02_lstm_sequential 07_funk_svd
 
-# The container runs it with LAB_ARGS="--ip=0.0.0.0 --port=8888 --no-browser --allow-root".
+# JupyterLab on the repository (lessons in notebooks/, released exercises in $(COURSE)/release/),
+# opening START_HERE.md. The container runs it with LAB_ARGS="--ip=0.0.0.0 --port=8888 --no-browser".
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab notebooks $(LAB_ARGS)
+	$(VENV)/bin/jupyter lab --ServerApp.root_dir=. --LabApp.default_url=/lab/tree/START_HERE.md \
+		$(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
 # Exercises through nbgrader (see exercises/README.md). The course folder (COURSE, git-ignored) holds
 # nbgrader's source/, release/, submitted/, autograded/, feedback/, gradebook.db and the reports.
@@ -169,3 +181,20 @@ clean:
 
 distclean: clean
 	rm -rf $(VENV)
+
+# Notebook metadata as the course kernel reports it (labkit.kernel), so that JupyterLab opens every
+# lesson and exercise unmodified on Python 3.11 and 3.12. Run it after merging notebook edits;
+# `make unit` checks it (tests/test_lab.py).
+notebook-metadata: $(STAMP)
+	$(PY) -m labkit.kernel notebooks/*.ipynb exercises/*.ipynb
+
+# A student's first hour in JupyterLab, in headless Chromium (tests/browser/lab.mjs): `make lab`, lesson 01
+# on synthetic data, a probe of progress bars / TensorFlow logs / record / a labkit error, a released
+# exercise; save, reopen, check. Needs Debian's chromium and node (CI: apt-get install -y chromium nodejs npm).
+# Screenshots: build/browser/.
+test-browser: $(STAMP)
+	$(PY) -m pytest -p no:cacheprovider -o addopts="" -m integration tests/test_lab.py
+	$(MAKE) student COURSE=$(BUILD)/browser/course
+	$(PY) tests/browser/prepare.py $(BUILD)/browser/course/release
+	cd tests/browser && npm ci --no-audit --no-fund --silent
+	node tests/browser/lab.mjs

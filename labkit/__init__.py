@@ -7,7 +7,8 @@ import shim, quiet TensorFlow, seeding, device, progress bars, which frameworks 
 have), ``results`` (recording headline numbers with intervals, results tables), ``plots``,
 ``report`` (the ``make run`` report), ``competition`` (notebook 07's competition), ``exercises``
 (exercises through nbgrader: course folder, safe grading), ``review`` (tampering in students'
-cells) and ``gluon`` (the MXNet notebooks' losses and training loop).
+cells), ``gluon`` (the MXNet notebooks' losses and training loop), ``errors`` (labkit's errors, shown
+short in a notebook) and ``kernel`` (the course kernel and the notebook metadata that opens unmodified).
 
 Submodules are imported on first use (PEP 562), so ``import labkit`` costs almost nothing: the
 course environment imports it at every interpreter start-up to install the MXNet import hook

@@ -56,6 +56,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .errors import LabkitError, ParameterError
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CHECKSUM_FILE = REPO_ROOT / "data" / "checksums.sha256"
 BASE_URL = "https://files.grouplens.org/datasets/movielens/"
@@ -103,8 +105,10 @@ ML100K_OCCUPATIONS = [
 ]
 
 
-class DataError(RuntimeError):
+class DataError(LabkitError, RuntimeError):
     """A dataset could not be found, downloaded or verified; the message says what to do.
+
+    In a notebook it shows as its message and the cell line that asked for the data (``LabkitError``).
 
     ``reason`` holds the short cause (e.g. ``"download failed: ..."``) for one-line summaries.
     """
@@ -141,13 +145,13 @@ def mirror_dir() -> Path | None:
 
 
 def check_name(name: str, allowed=DATASET_CHOICES) -> str:
-    """Return ``name`` if it is a known dataset name, else raise ValueError listing the valid ones.
+    """Return ``name`` if it is a known dataset name, else raise ParameterError (a ValueError) listing the valid ones.
 
     >>> check_name("synthetic-1m")
     'synthetic-1m'
     """
     if name not in allowed:
-        raise ValueError(f"unknown dataset {name!r}; valid names are: {', '.join(allowed)}")
+        raise ParameterError(f"unknown dataset {name!r}; valid names are: {', '.join(allowed)}")
     return name
 
 

@@ -20,6 +20,8 @@ import os
 import sys
 import warnings
 
+from .errors import LabkitError, ParameterError
+
 # Where each framework of the pinned stack has wheels: (sys.platform, machine).
 WHEELS = {
     "mxnet": {("linux", "x86_64"), ("linux", "aarch64"), ("darwin", "x86_64")},
@@ -38,7 +40,7 @@ ARMPL = ("MXNet 1.9.1's Linux aarch64 wheel needs the Arm Performance Libraries 
 PTH_NAME = "labkit-mxnet-hook.pth"
 
 
-class MXNetUnavailable(ModuleNotFoundError):
+class MXNetUnavailable(LabkitError, ModuleNotFoundError):
     """MXNet cannot be imported here; the message says why and what to do."""
 
 
@@ -66,7 +68,7 @@ def unavailable(framework: str, system: str | None = None, machine: str | None =
     True
     """
     if framework not in WHEELS:
-        raise ValueError(f"unknown framework {framework!r}; use one of {sorted(WHEELS)}")
+        raise ParameterError(f"unknown framework {framework!r}; use one of {sorted(WHEELS)}")
     if hidden(framework):
         return (f"{NAMES[framework]} is hidden by LABKIT_HIDE_{framework.upper()}=1, as on a machine where it has "
                 f"no wheel. {REMEDY}")
@@ -159,8 +161,10 @@ def import_mxnet():
 class _MXNetImportHook:
     """A finder placed first on ``sys.meta_path``: before ``import mxnet`` it restores ``np.bool``.
 
-    It finds nothing itself (the usual finders import MXNet); when MXNet is hidden it raises
-    ``MXNetUnavailable`` instead, as the import would fail on a machine without MXNet.
+    It finds nothing itself for MXNet (the usual finders import it); when MXNet is hidden it raises
+    ``MXNetUnavailable`` instead, as the import would fail on a machine without MXNet. For
+    ``import tensorflow`` it returns the usual spec with its loader wrapped, so that the import
+    runs as in ``import_tensorflow`` (quiet C++ log).
     """
 
     def find_spec(self, name, path=None, target=None):
@@ -170,6 +174,15 @@ class _MXNetImportHook:
                 raise MXNetUnavailable(why)
             if why is None:
                 _restore_numpy_bool()
+        if name == "tensorflow":
+            for finder in sys.meta_path:
+                if finder is self or not hasattr(finder, "find_spec"):
+                    continue
+                spec = finder.find_spec(name, path, target)
+                if spec is not None:
+                    if spec.loader is not None and hasattr(spec.loader, "exec_module"):
+                        spec.loader = _QuietLoader(spec.loader)
+                    return spec
         return None
 
 
@@ -265,19 +278,104 @@ def device(framework: str):
     raise ValueError(f"unknown framework {framework!r}; use 'tensorflow', 'torch' or 'mxnet'")
 
 
+# What TensorFlow 2.21's C++ runtime writes to the process's stderr (fd 2) while it is imported, even
+# with TF_CPP_MIN_LOG_LEVEL=3: abseil's notice, the oneDNN notice (once per library that checks) and
+# the CPU-feature notice with its second line. Only these lines are dropped; anything else is passed on.
+TF_IMPORT_NOISE = ("WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
+                   "oneDNN custom operations are on", "cpu_feature_guard", "To enable the following instructions:",
+                   "rebuild TensorFlow with the appropriate compiler flags")
+# Environment of the course kernel (``make venv`` writes it into the kernel spec): TensorFlow's C++ log
+# at ERROR and above only is still too much (tf.data writes a harmless ``E0000 ... use_unbounded_threadpool``).
+QUIET_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3"}
+
+
+def _drop_noise(text: str, noise=TF_IMPORT_NOISE) -> str:
+    """Return ``text`` without the lines that contain one of ``noise``.
+
+    >>> _drop_noise("I0000 00:00 port.cc:153] oneDNN custom operations are on. ...\\nreal trouble\\n")
+    'real trouble\\n'
+    """
+    return "".join(line for line in text.splitlines(keepends=True) if not any(n in line for n in noise))
+
+
+class _quiet_stderr:
+    """Context manager: what is written to fd 2 inside it is held back, then written out less ``TF_IMPORT_NOISE``.
+
+    C++ libraries write to the file descriptor, not to ``sys.stderr``, so the descriptor itself is
+    pointed at a temporary file for the duration (in Jupyter, ipykernel forwards fd 2 to the
+    notebook; the descriptor it forwards from is put back afterwards).
+    """
+
+    def __enter__(self):
+        import tempfile
+
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:  # noqa: BLE001 - a closed or odd stream: nothing to flush
+                pass
+        try:
+            self._saved = os.dup(2)
+        except OSError:  # no fd 2 at all (some embedded interpreters): nothing to quieten
+            self._saved = None
+            return self
+        self._tmp = tempfile.TemporaryFile()
+        os.dup2(self._tmp.fileno(), 2)
+        return self
+
+    def __exit__(self, *exc):
+        if self._saved is None:
+            return False
+        os.dup2(self._saved, 2)
+        os.close(self._saved)
+        self._tmp.seek(0)
+        rest = _drop_noise(self._tmp.read().decode("utf-8", "replace"))
+        self._tmp.close()
+        if rest:
+            sys.stderr.write(rest)
+            sys.stderr.flush()
+        return False
+
+
+class _QuietLoader:
+    """Wraps TensorFlow's loader so that a plain ``import tensorflow`` runs inside ``_quiet_stderr``."""
+
+    def __init__(self, loader):
+        self._loader = loader
+
+    def __getattr__(self, name):
+        return getattr(self._loader, name)
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module):
+        for key, value in QUIET_ENV.items():
+            os.environ.setdefault(key, value)
+        with _quiet_stderr():
+            self._loader.exec_module(module)
+
+
 def import_tensorflow():
     """Import and return ``tensorflow`` with its C++ log lines silenced.
 
     TensorFlow's C++ runtime writes INFO/WARNING/ERROR lines straight to the process's stderr
-    (CPU-feature notices, and a harmless ``E0000 ... use_unbounded_threadpool`` line from
-    tf.data in 2.21), which would land in every notebook's output. ``TF_CPP_MIN_LOG_LEVEL=3``
-    must be set before the import; Python exceptions are raised as usual.
+    (abseil's and oneDNN's notices at import, CPU-feature notices, and a harmless
+    ``E0000 ... use_unbounded_threadpool`` line from tf.data in 2.21), which would land in every
+    notebook's output. ``TF_CPP_MIN_LOG_LEVEL=3`` is set before the import (later lines), and the
+    notices written during the import itself, which ignore it, are dropped (``TF_IMPORT_NOISE``);
+    Python exceptions are raised as usual. In the course environment a plain ``import tensorflow``
+    is quiet too (the import hook of ``write_pth``, and ``QUIET_ENV`` in the kernel spec).
 
     >>> import_tensorflow().__version__
     '2.21.0'
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import tensorflow
+    for key, value in QUIET_ENV.items():
+        os.environ.setdefault(key, value)
+    if "tensorflow" in sys.modules:
+        return sys.modules["tensorflow"]
+    with _quiet_stderr():
+        import tensorflow
 
     return tensorflow
 
@@ -293,16 +391,70 @@ def batch_mode() -> bool:
     return os.environ.get("LABKIT_BATCH") == "1"
 
 
-def progress(iterable, total: int | None = None, desc: str = "", **kwargs):
-    """Wrap ``iterable`` in a progress bar: JupyterLab's widget bar (``tqdm.auto``), or none in batch mode.
+def _cell() -> str | None:
+    """Return an identifier of the notebook cell running now (its execute request), or None outside a kernel."""
+    shell = sys.modules.get("IPython") and sys.modules["IPython"].get_ipython()
+    if shell is None or not hasattr(shell, "kernel"):
+        return None
+    header = getattr(shell, "parent_header", None) or {}
+    return header.get("msg_id") or f"In[{shell.execution_count}]"
 
-    The bar disappears when done (``leave=False``); the loop prints its own line per epoch.
+
+_live = {}   # {cell: the display handle its bars share}, the current cell only
+
+
+def _live_bar():
+    """The tqdm class whose bars are drawn as plain text into one display per cell, updated in place."""
+    global _LiveBar
+    if "_LiveBar" in globals():
+        return _LiveBar
+    import io
+
+    from tqdm.std import tqdm
+
+    class _LiveBar(tqdm):
+        """A tqdm bar drawn into the cell's shared display (text/plain): no widget, nothing in stderr.
+
+        Every bar of a cell (every epoch, every training run) updates the same output, so a cell
+        keeps one progress output whatever the number of epochs, and what a save stores is the
+        bar's last text, which reads the same after reopening (widget bars need the live kernel).
+        """
+
+        def __init__(self, *args, cell=None, **kwargs):
+            if cell not in _live:
+                from IPython.display import display
+
+                _live.clear()
+                _live[cell] = display({"text/plain": ""}, raw=True, display_id=True)
+            self._handle = _live[cell]
+            kwargs.setdefault("ascii", False)   # block characters, as on a terminal (no stream to ask)
+            super().__init__(*args, file=io.StringIO(), **kwargs)
+
+        def display(self, msg=None, pos=None):
+            if msg is None or msg:   # tqdm passes msg="" to clear; the cell keeps the bar's last state instead
+                self._handle.update({"text/plain": msg or self.format_meter(**self.format_dict)}, raw=True)
+            return True
+
+    return _LiveBar
+
+
+def progress(iterable, total: int | None = None, desc: str = "", **kwargs):
+    """Wrap ``iterable`` in a tqdm progress bar; in batch mode (``LABKIT_BATCH=1``) return it as it is.
+
+    In a notebook every bar of a cell is drawn as text into one output updated in place (the
+    last bar's final state stays), so the cell keeps a single progress output however many
+    epochs and runs it has, and a saved notebook reopens intact; the loop prints its own line per
+    epoch below it. Outside a notebook it is tqdm's usual bar on stderr, cleared when done.
+    Set what the bar shows after its counts with ``bar.set_postfix_str("loss 0.6931")``.
 
     >>> list(progress(range(3), disable=True))
     [0, 1, 2]
     """
     if batch_mode():
         return iterable
-    from tqdm.auto import tqdm
+    cell = _cell()
+    if cell is None:
+        from tqdm.std import tqdm
 
-    return tqdm(iterable, total=total, desc=desc, leave=False, mininterval=0.5, **kwargs)
+        return tqdm(iterable, total=total, desc=desc, leave=False, mininterval=0.5, **kwargs)
+    return _live_bar()(iterable, total=total, desc=desc, leave=True, mininterval=0.5, cell=cell, **kwargs)

@@ -1,9 +1,9 @@
 """What the MXNet Gluon notebooks (03, 04, 05) share: the pairwise losses and the training loop.
 
 d2l's ``train_ranking`` printed a running *sum* of batch losses; this loop reports the true
-mean loss per training example for every epoch, with a progress bar in JupyterLab, the seconds each epoch took,
-and an optional evaluation after each epoch. The model code (the network, its forward pass on
-a batch) stays in the notebook and is passed in.
+mean loss per training example for every epoch, the seconds each epoch took and an optional
+evaluation after each epoch, with one progress bar per cell in JupyterLab (``frameworks.progress``).
+The model code (the network, its forward pass on a batch) stays in the notebook and is passed in.
 """
 
 from __future__ import annotations
@@ -89,7 +89,8 @@ def train(forward, loss, trainer, epoch_data, epochs: int, batch_size: int, ctx=
         arrays = epoch_data(epoch)
         total, count = 0.0, 0
         n_batches = -(-len(arrays[0]) // batch_size)
-        for batch in progress(batches(arrays, batch_size), total=n_batches, desc=f"{desc} epoch {epoch}/{epochs}"):
+        bar = progress(batches(arrays, batch_size), total=n_batches, desc=f"{desc} epoch {epoch}/{epochs}")
+        for batch in bar:
             xs = [mx.np.array(b, ctx=ctx, dtype=b.dtype) for b in batch]
             with autograd.record():
                 values = loss(*forward(*xs))
@@ -97,6 +98,8 @@ def train(forward, loss, trainer, epoch_data, epochs: int, batch_size: int, ctx=
             trainer.step(len(batch[0]))
             total += float(values.sum())
             count += len(batch[0])
+            if hasattr(bar, "set_postfix_str"):   # a bar (not in batch mode): the running mean loss
+                bar.set_postfix_str(f"loss {total / count:.4f}", refresh=False)
         row = {"epoch": epoch, "loss": total / count, "seconds": time.perf_counter() - start}
         if evaluate is not None:
             row.update(evaluate())   # not counted in "seconds" (training time only)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import sys
 from pathlib import Path
 
 from .stats import Estimate, verdict
@@ -41,7 +43,10 @@ def _entry(name: str, value) -> dict:
 
 
 def _display(text: str, entries: list[dict], html: str | None = None) -> bool:
-    """Display ``text`` (and ``html``) with the records attached, if running in IPython."""
+    """Display ``text`` (and ``html``) with the records attached, if running in IPython.
+
+    An empty ``text`` stores the records in an output that shows nothing.
+    """
     try:
         from IPython import get_ipython
         from IPython.display import display
@@ -56,13 +61,48 @@ def _display(text: str, entries: list[dict], html: str | None = None) -> bool:
     return True
 
 
+def _cell_stdout() -> str:
+    """Return what the running notebook cell has printed so far, or '' outside IPython.
+
+    IPython (9 and later) keeps each cell's printed text for its history (``history_manager.outputs``).
+    """
+    shell = sys.modules["IPython"].get_ipython() if "IPython" in sys.modules else None
+    outputs = getattr(getattr(shell, "history_manager", None), "outputs", None)
+    if not outputs:
+        return ""
+    cell = shell.execution_count - 1   # IPython counts the running cell before running it
+    return "".join("".join(map(str, o.bundle.get("stream", []))) for o in outputs.get(cell, [])
+                   if o.output_type == "out_stream")
+
+
+def already_printed(name: str, shown: str, printed: str) -> bool:
+    """Return True if a line of ``printed`` holds both the value ``shown`` and a word (3+ letters) of ``name``.
+
+    ``record`` uses it to skip showing ``name = value`` when the cell's own print already showed it
+    (integers count with or without thousands separators).
+
+    >>> already_printed("users", "943", "num of users: 943\\n"), already_printed("users", "1000", "users: 1,000")
+    (True, True)
+    >>> already_printed("lstm/chosen_epochs", "5", "validation epoch  5  loss 0.6931")
+    False
+    """
+    words = [w for w in re.split(r"[^a-z]+", name.lower().rsplit("/", 1)[-1]) if len(w) >= 3]
+    values = {shown}
+    if re.fullmatch(r"-?\d+", shown):
+        values.add(f"{int(shown):,}")
+    patterns = [re.compile(r"(?<![\w.])" + re.escape(v) + r"(?!\w|\.\d)") for v in values]
+    return any(any(w in line.lower() for w in words) and any(p.search(line) for p in patterns)
+               for line in printed.splitlines())
+
+
 def record(name: str, value, fmt: str = ".4f") -> None:
     """Display ``name = value`` and store it for tests and reports (returns None, so a cell ending
     in ``record(...)`` shows the line once).
 
     Numbers are shown with ``fmt`` (4 decimals by default), the stored value is exact. Values
     must be JSON (numbers, strings, booleans, lists/dicts of them) or a ``stats.Estimate``,
-    stored with its interval.
+    stored with its interval. In a notebook the line is not shown when the cell has already
+    printed the value next to a word of its name (``already_printed``): it is stored all the same.
 
     >>> record("hit@10", 0.123456)
     hit@10 = 0.1235
@@ -71,11 +111,14 @@ def record(name: str, value, fmt: str = ".4f") -> None:
     """
     entry = _entry(name, value)
     if isinstance(value, Estimate):
-        text = f"{name} = {value.format(fmt)}"
+        shown = value.format(fmt)
     elif isinstance(entry["value"], float):
-        text = f"{name} = {entry['value']:{fmt}}"
+        shown = f"{entry['value']:{fmt}}"
     else:
-        text = f"{name} = {entry['value']}"
+        shown = f"{entry['value']}"
+    text = f"{name} = {shown}"
+    if already_printed(name, shown, _cell_stdout()):
+        text = ""
     if not _display(text, [entry]):
         print(text)
 
@@ -178,3 +221,4 @@ def notebook_errors(notebook) -> list[str]:
     nb = json.loads(Path(notebook).read_text())
     return [f"{o.get('ename')}: {o.get('evalue')}" for c in nb.get("cells", [])
             for o in c.get("outputs", []) if o.get("output_type") == "error"]
+

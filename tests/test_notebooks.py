@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from labkit import data, report, results
+from labkit import data, kernel, report, results
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = ROOT / "build" / "smoke"
@@ -50,9 +50,8 @@ def test_committed_clean(path):
     smoke = report.notebook_metadata(path).get("smoke")
     assert isinstance(smoke, dict) and set(smoke) <= report.parameter_names(path)
     assert nb["cells"][0]["cell_type"] == "markdown", "a notebook opens with its lesson intro"
-    # the metadata JupyterLab writes on opening is already there, so opening does not modify the file
-    assert {"name", "version", "codemirror_mode", "mimetype", "file_extension", "pygments_lexer",
-            "nbconvert_exporter"} <= set(nb["metadata"].get("language_info", {}))
+    # the metadata JupyterLab writes on opening (the course kernel's) is already there: opening does not modify it
+    assert kernel.metadata_problems(nb) == [], "run `make notebook-metadata`"
 
 
 @pytest.mark.parametrize("path", [p for p in NOTEBOOKS if not p.stem.startswith("08_")],
