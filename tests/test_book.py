@@ -108,6 +108,8 @@ def test_a_good_fake_site_passes(tmp_path):
     ("<pre>" + "\n".join(f"{u} {u + 10} 4 88125{u:04d}" for u in range(21)) + "</pre>", {}, "MovieLens rows"),
     ("<table>" + "".join(f"<tr><td>{u}</td><td>{u + 7}</td><td>3</td><td>97830{u:04d}</td></tr>"
                          for u in range(25)) + "</table>", {}, "MovieLens rows"),
+    ("<pre>" + "\n".join(f"['Movie {i} (1995)', 'Comedy']" for i in range(book.MAX_TITLE_LINES + 1)) + "</pre>", {},
+     "movie titles"),
 ])
 def test_the_site_check_catches(tmp_path, index_body, extra, problem):
     problems = book.check_site(fake_site(tmp_path, index_body, **extra), ["01_a", "02_b"])

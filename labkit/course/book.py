@@ -11,8 +11,9 @@ fails the build) and ``python -m labkit.course.book check --build build --site b
 fails on a lesson missing from the site or out of order, a broken internal link or anchor, a
 script, style sheet or image fetched from another host, solution markup left in an exercise, a
 page without the banner of the run that produced it, a data file copied into the site, or a page
-holding more than ``MAX_DATA_ROWS`` lines that look like MovieLens rows (MovieLens may not be
-redistributed: the site holds metrics, figures and the few example rows the lessons print).
+holding more than ``MAX_DATA_ROWS`` lines that look like MovieLens rows or more than
+``MAX_TITLE_LINES`` lines with a movie title (MovieLens may not be redistributed: the site holds
+metrics, figures and the few example rows and titles the lessons print).
 
 Every page carries a banner with the run (the date of ``build/report.json``, the git commit the
 book was built at and whether the notebooks' code still matches it, the datasets); each lesson
@@ -36,6 +37,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 RECORD_MIME = "application/vnd.labkit.record+json"   # labkit.results.MIME: no renderer, dropped
 README_SECTIONS = ["Set-up", "Where it runs", "The notebooks", "Data"]   # after the intro
 MAX_DATA_ROWS = 20          # lines per page that look like MovieLens rating / interaction rows
+MAX_TITLE_LINES = 60        # lines per page holding a movie title, "Name (1995)" (the lessons print ~20)
+TITLE = re.compile(r"[A-Za-z][^\n]{0,100}\((19[0-9]|200)\d\)")
 # Unix times of MovieLens events: ML-100K Sept 1997 - Apr 1998, ML-1M Apr 2000 - Feb 2003
 # (a margin either side); a row holding one of them and other integers is a row of the data.
 EVENT_TIME = (870_000_000, 1_060_000_000)
@@ -182,19 +185,36 @@ def tidy_cells(nb, prefix: str):
     return nb
 
 
+def put_under_title(nb, text: str) -> None:
+    """Insert ``text`` (Markdown) right under the notebook's title line (in its first Markdown cell).
+
+    >>> import nbformat
+    >>> nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# T\\nintro")])
+    >>> put_under_title(nb, "note"); nb.cells[0].source
+    '# T\\n\\nnote\\nintro'
+    """
+    cell = next((c for c in nb.cells if c.cell_type == "markdown"), None)
+    if cell is None or not cell.source.lstrip().startswith("# "):
+        raise BookError("a notebook of the site must start with a Markdown cell holding its `# title`")
+    title, _, rest = cell.source.lstrip().partition("\n")
+    cell.source = f"{title}\n\n{text}\n{rest}" if rest else f"{title}\n\n{text}"
+
+
 def _code(cells) -> list[tuple[str, str]]:
     return [(c.cell_type, c.source.strip()) for c in cells
             if "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
 
 
 def git_commit(repo: Path = REPO_ROOT) -> tuple[str, bool]:
-    """Return (short commit of HEAD, whether notebooks/, labkit/ or exercises/ differ from it);
+    """Return (short commit of HEAD, whether notebooks/, exercises/ or labkit/ but its course tooling
+    differ from it);
     ("unknown", False) outside git."""
     try:
         head = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short=10", "HEAD"], capture_output=True,
                               text=True, check=True).stdout.strip()
         dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--", "notebooks", "labkit",
-                                "exercises"], capture_output=True, text=True, check=True).stdout.strip() != ""
+                                "exercises", ":(exclude)labkit/course"],
+                               capture_output=True, text=True, check=True).stdout.strip() != ""
         return head, dirty
     except (OSError, subprocess.CalledProcessError):
         return "unknown", False
@@ -224,8 +244,9 @@ def run_facts(build: Path) -> dict:
 def banner_html(facts: dict) -> str:
     """The banner on every page: which run produced the results shown."""
     dirty = " with uncommitted changes" if facts["dirty"] else ""
-    return (f'<span id="{BANNER_ID}">Results of the <code>make run</code> of {facts["generated"]}, '
-            f'commit <code>{facts["commit"]}</code>{dirty}, data: {", ".join(facts["datasets"]) or "none"}.</span>')
+    when = " (checked out when the site was built)" if facts.get("commit_source", "").startswith("the commit") else ""
+    return (f'<span id="{BANNER_ID}">Results of the <code>make run</code> of {facts["generated"]}; '
+            f'commit <code>{facts["commit"]}</code>{dirty}{when}; data: {", ".join(facts["datasets"]) or "none"}.</span>')
 
 
 def lesson_note(nb, source_nb, stem: str, facts: dict) -> str:
@@ -351,7 +372,7 @@ def prepare(build: Path, out: Path, node_modules: Path, repo: Path = REPO_ROOT) 
             if cell.cell_type == "markdown":
                 cell.source = fix_links(cell.source, f"notebooks/{s}.ipynb", f"notebooks/{s}.ipynb", pages)
                 mermaid |= "```mermaid" in cell.source
-        nb.cells.insert(1, nbformat.v4.new_markdown_cell(note, id=f"nb{s[:2]}-run"))
+        put_under_title(nb, note)
         nbformat.write(nb, out / "notebooks" / f"{s}.ipynb")
     for s in exercises:
         nb = release_exercise(nbformat.read(repo / "exercises" / f"{s}.ipynb", as_version=4))
@@ -359,9 +380,8 @@ def prepare(build: Path, out: Path, node_modules: Path, repo: Path = REPO_ROOT) 
         for cell in nb.cells:
             if cell.cell_type == "markdown":
                 cell.source = fix_links(cell.source, f"exercises/{s}.ipynb", f"exercises/{s}.ipynb", pages)
-        nb.cells.insert(1, nbformat.v4.new_markdown_cell(
-            ":::{note}\nThe exercise as students get it (`make student`: solutions and hidden tests removed by "
-            "nbgrader), not executed. Open it in JupyterLab to work on it.\n:::\n", id=f"ex{s[:2]}-release"))
+        put_under_title(nb, ":::{note}\nThe exercise as students get it (`make student`: solutions and hidden tests "
+                            "removed by nbgrader), not executed. Open it in JupyterLab to work on it.\n:::\n")
         nbformat.write(nb, out / "exercises" / f"{s}.ipynb")
 
     readme = (repo / "README.md").read_text()
@@ -461,6 +481,15 @@ def data_rows(lines: list[str]) -> int:
     return n
 
 
+def title_lines(lines: list[str]) -> int:
+    """Count the lines holding a MovieLens-style movie title, ``Name (year)``.
+
+    >>> title_lines(["['Toy Story (1995)', 'Comedy']", "hit@10 = 0.1995 (1995 users)", "Star Wars (1977)"])
+    2
+    """
+    return sum(1 for line in lines if TITLE.search(line))
+
+
 def _resolve(site: Path, page: Path, url: str) -> tuple[Path | None, str]:
     """The file a relative URL of ``page`` points to, and its fragment (None for another host)."""
     if re.match(r"^[a-z][a-z0-9+.-]*:", url, re.I) or url.startswith("//"):
@@ -523,6 +552,9 @@ def check_site(site: Path, lessons: list[str], exercises: list[str] = ()) -> lis
         if rows > MAX_DATA_ROWS:
             problems.append(f"{rel}: {rows} lines look like MovieLens rows (at most {MAX_DATA_ROWS} per page: "
                             "MovieLens may not be redistributed)")
+        titles = title_lines(page.text)
+        if titles > MAX_TITLE_LINES:
+            problems.append(f"{rel}: {titles} lines hold movie titles (at most {MAX_TITLE_LINES} per page)")
         if rel.parts[0] == "exercises" and re.search(r"BEGIN (SOLUTION|HIDDEN TESTS)", path.read_text()):
             problems.append(f"{rel}: solution markup in an exercise page")
     for css in site.rglob("*.css"):

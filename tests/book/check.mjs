@@ -88,9 +88,13 @@ async function typeset(page) {
   // Sphinx adds MathJax (with `defer`) to pages with math only; wait for its start-up promise, then
   // for typesetting to finish
   if (!(await page.locator("main .math").count())) return;
-  await page.waitForFunction(() => window.MathJax && window.MathJax.startup && window.MathJax.startup.promise,
-    null, { timeout: 30000 });
-  await page.evaluate(() => window.MathJax.startup.promise);
+  try {
+    await page.waitForFunction(() => window.MathJax && window.MathJax.startup && window.MathJax.startup.promise,
+      null, { timeout: 30000 });
+    await page.evaluate(() => window.MathJax.startup.promise);
+  } catch (e) {
+    fail(`${page.url().replace(base, "")}: MathJax did not start within 30 s (${e.message.split("\n")[0]})`);
+  }
 }
 
 try {
