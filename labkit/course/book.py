@@ -431,8 +431,12 @@ def prepare(build: Path, out: Path, node_modules: Path, repo: Path = REPO_ROOT) 
           ["```", "", "```{toctree}", ":caption: Exercises", ":maxdepth: 1", "", "exercises/README"] + \
           [f"exercises/{s}" for s in exercises] + \
           ["```", "", "```{toctree}", ":caption: Results and sources", ":maxdepth: 1", "", "report", "references", "```"]
-    index = intro + "".join(sections[n] for n in README_SECTIONS) + "\n".join(toc) + "\n"
-    (out / "index.md").write_text(fix_links(index, "README.md", "index.md", pages))
+    site_note = (":::{note}\nThis website shows the lessons as `make run` executed them (nothing was re-run to "
+                 "build it), the exercises as students get them, the [reproduction report](report.md) and the "
+                 "[references](references.md). To run the course yourself, see [Set-up](#set-up).\n:::\n\n")
+    readme_part = fix_links("".join(sections[n] for n in README_SECTIONS), "README.md", "index.md", pages)
+    index = fix_links(intro, "README.md", "index.md", pages) + site_note + readme_part + "\n".join(toc) + "\n"
+    (out / "index.md").write_text(index)
     ex_readme = (repo / "exercises" / "README.md").read_text()
     (out / "exercises" / "README.md").write_text(fix_links(ex_readme, "exercises/README.md",
                                                            "exercises/README.md", pages))
