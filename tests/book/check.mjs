@@ -6,6 +6,7 @@
 //   - every equation on it is typeset by MathJax (an mjx-container in each .math element), and
 //     lessons whose notebook has $...$ math show some; every Mermaid diagram is drawn (an svg);
 //   - every page shows the banner of the run; no request leaves 127.0.0.1, none fails, no script error;
+//   - every exercise page shows the tasks without solutions; the report's figure loads;
 //   - the search page finds "Caser" and links to lesson 05.
 // Screenshots go to SHOTS (build/book-shots).
 import { chromium } from "playwright-core";
@@ -145,6 +146,26 @@ try {
     await first("main mjx-container", "equation");
     await first("main .mermaid svg", "diagram");
     await first("main .cell_output table", "table");
+    await page.close();
+  }
+
+  // the exercises as released (no solutions), the report and the references
+  const exercises = fs.readdirSync(path.join(site, "exercises")).filter((f) => /^\d.*\.html$/.test(f)).sort();
+  if (!exercises.length) fail("no exercise pages");
+  for (const f of exercises) {
+    const page = await open(`exercises/${f}`);
+    const text = await page.locator("main").innerText();
+    if (/BEGIN (SOLUTION|HIDDEN TESTS)/.test(text)) fail(`exercises/${f}: solution markup shown`);
+    if (!text.includes("raise NotImplementedError()")) fail(`exercises/${f}: no task left for the student`);
+    if (f === exercises[0]) await page.screenshot({ path: path.join(shots, "exercise.png") });
+    await page.close();
+  }
+  for (const rel of ["report.html", "references.html"]) {
+    const page = await open(rel);
+    await page.screenshot({ path: path.join(shots, rel.replace(".html", ".png")), fullPage: rel === "report.html" });
+    const broken = await page.evaluate(() => [...document.querySelectorAll("main img")]
+      .filter((i) => !(i.complete && i.naturalWidth > 0)).map((i) => i.getAttribute("src")));
+    for (const src of broken) fail(`${rel}: image ${src} not loaded`);
     await page.close();
   }
 
