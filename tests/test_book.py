@@ -126,3 +126,47 @@ def test_a_missing_or_misplaced_lesson_is_caught(tmp_path):
     assert any("03_c missing" in p for p in book.check_site(site, ["01_a", "02_b", "03_c"]))
     (site / "index.html").write_text(page('<a href="notebooks/02_b.html">b</a><a href="notebooks/01_a.html">a</a>'))
     assert any("not in order" in p for p in book.check_site(site, ["01_a", "02_b"]))
+
+
+@pytest.mark.integration   # nbgrader's import (5-25 s here); make book-test runs it
+def test_prepare_writes_the_sources_of_the_site(tmp_path):
+    """prepare() on a fake run: every lesson executed but 04, which the run skipped."""
+    build, mods = tmp_path / "build", tmp_path / "node_modules"
+    (build / "full").mkdir(parents=True)
+    for f in ["mathjax/es5/tex-mml-chtml.js", "mermaid/dist/mermaid.esm.min.mjs",
+              "mermaid/dist/chunks/mermaid.esm.min/a.mjs"]:
+        (mods / f).parent.mkdir(parents=True, exist_ok=True)
+        (mods / f).write_text("//")
+    lessons = sorted(p.stem for p in (REPO / "notebooks").glob("[0-9]*.ipynb"))
+    for s in lessons:
+        if s.startswith("04"):
+            continue
+        nb = nbformat.read(REPO / "notebooks" / f"{s}.ipynb", as_version=4)
+        nb.metadata["papermill"] = {"start_time": "2026-01-01T10:00:00", "duration": 12.0, "exception": False}
+        nb.cells[-1].outputs = [nbformat.v4.new_output("display_data", {"text/plain": "x = 1",
+                                                                        book.RECORD_MIME: {"name": "x"}})] \
+            if nb.cells[-1].cell_type == "code" else []
+        nbformat.write(nb, build / "full" / f"{s}.ipynb")
+    (build / "report.md").write_text("# Reproduction report\n\nSee [08](full/08_comparison.ipynb).\n")
+    (build / "report.json").write_text(json.dumps({"generated": "2026-01-01 10:30:00", "notebooks": [
+        {"notebook": s, "dataset": "ml-100k", "status": "ok"} for s in lessons if not s.startswith("04")] + [
+        {"notebook": lessons[3], "dataset": None, "status": "skipped: x", "skipped": "MXNet is missing"}]}))
+    out = tmp_path / "src"
+    assert book.prepare(build, out, mods) == lessons
+    index = (out / "index.md").read_text()
+    assert [index.index(f"notebooks/{s}\n") for s in lessons] == sorted(index.index(f"notebooks/{s}\n") for s in lessons)
+    assert "(notebooks/08_comparison.ipynb)" in (out / "report.md").read_text()
+    ids = []
+    for s in lessons:
+        nb = nbformat.read(out / "notebooks" / f"{s}.ipynb", as_version=4)
+        ids += [c.id for c in nb.cells]
+        assert not any(book.RECORD_MIME in o.get("data", {}) for c in nb.cells for o in c.get("outputs", []))
+        assert ("skipped" in nb.cells[0].source) == s.startswith("04")
+        assert "its code is that of" in nb.cells[0].source or s.startswith("04")
+    assert len(ids) == len(set(ids))
+    for p in (out / "exercises").glob("*.ipynb"):
+        assert "BEGIN SOLUTION" not in p.read_text()
+    assert (out / "_static" / "mathjax" / "tex-mml-chtml.js").is_file()
+    ns: dict = {}
+    exec((out / "conf.py").read_text(), ns)
+    assert "2026-01-01 10:30:00" in ns["html_theme_options"]["announcement"]

@@ -387,7 +387,8 @@ def prepare(build: Path, out: Path, node_modules: Path, repo: Path = REPO_ROOT) 
 
     facts = run_facts(build)
     lessons = sorted(p.stem for p in (repo / "notebooks").glob("[0-9]*.ipynb"))
-    missing = [s for s in lessons if not (build / "full" / f"{s}.ipynb").is_file()]
+    skipped = {s: e["skipped"] for s, e in facts["by_notebook"].items() if e.get("skipped")}
+    missing = [s for s in lessons if not (build / "full" / f"{s}.ipynb").is_file() and s not in skipped]
     if missing:
         raise BookError(f"no executed notebook for {missing} in {build / 'full'}: run `make run` first")
     exercises = sorted(p.stem for p in (repo / "exercises").glob("[0-9]*.ipynb"))
@@ -405,7 +406,17 @@ def prepare(build: Path, out: Path, node_modules: Path, repo: Path = REPO_ROOT) 
 
     mermaid = False
     for s in lessons:
+        if s in skipped and not (build / "full" / f"{s}.ipynb").is_file():   # e.g. MXNet on a Mac
+            nb = tidy_cells(nbformat.read(repo / "notebooks" / f"{s}.ipynb", as_version=4), "nb" + s[:2])
+            put_under_title(nb, f":::{{warning}}\nThis lesson was skipped by the `make run` this site shows: "
+                                f"{skipped[s]}. Its code is shown without outputs.\n:::\n")
+            nbformat.write(nb, out / "notebooks" / f"{s}.ipynb")
+            continue
         nb = nbformat.read(build / "full" / f"{s}.ipynb", as_version=4)
+        if nb.metadata.get("papermill", {}).get("exception") or any(
+                o.get("output_type") == "error" for c in nb.cells for o in c.get("outputs", [])):
+            raise BookError(f"{build / 'full' / s}.ipynb stopped with an error in the run: the site shows "
+                            "complete runs only; fix it and run `make run` again")
         src = nbformat.read(repo / "notebooks" / f"{s}.ipynb", as_version=4)
         note = lesson_note(nb, src, s, facts)
         nb = tidy_cells(nb, "nb" + s[:2])

@@ -33,7 +33,9 @@ const lessons = fs.readdirSync(path.join(repo, "notebooks")).filter((f) => /^\d.
 
 // what each executed notebook holds: images, and whether its Markdown has $ math or a Mermaid diagram
 function expected(stem) {
-  const nb = JSON.parse(fs.readFileSync(path.join(build, "full", stem + ".ipynb"), "utf8"));
+  const executed = path.join(build, "full", stem + ".ipynb");
+  // a lesson the run skipped (MXNet on a Mac) is shown as code only
+  const nb = JSON.parse(fs.readFileSync(fs.existsSync(executed) ? executed : path.join(repo, "notebooks", stem + ".ipynb"), "utf8"));
   let images = 0, math = false, mermaid = false;
   for (const cell of nb.cells) {
     const src = Array.isArray(cell.source) ? cell.source.join("") : cell.source;
