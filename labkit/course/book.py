@@ -206,9 +206,8 @@ def _code(cells) -> list[tuple[str, str]]:
 
 
 def git_commit(repo: Path = REPO_ROOT) -> tuple[str, bool]:
-    """Return (short commit of HEAD, whether notebooks/, exercises/ or labkit/ but its course tooling
-    differ from it);
-    ("unknown", False) outside git."""
+    """Return (short commit of HEAD, whether notebooks/, exercises/ or labkit/ (but its course
+    tooling) differ from it); ("unknown", False) outside git."""
     try:
         head = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short=10", "HEAD"], capture_output=True,
                               text=True, check=True).stdout.strip()
