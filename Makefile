@@ -64,7 +64,7 @@ if [ -z "$$py" ]; then printf '%s\n' \
 endef
 
 .PHONY: all venv python test unit nbval test-without-mxnet run run-1m run-1m-quick lab course student grade clean \
-	distclean notebook-metadata test-browser
+	distclean notebook-metadata test-browser book book-test
 
 all: test
 
@@ -198,3 +198,44 @@ test-browser: $(STAMP)
 	$(PY) tests/browser/prepare.py $(BUILD)/browser/course/release
 	cd tests/browser && npm ci --no-audit --no-fund --silent
 	node tests/browser/lab.mjs
+
+# The course as a website, from the executed notebooks of the last `make run` (never re-executed):
+#   make book        build/book/ (open build/book/index.html); fails on a Sphinx warning, a broken
+#                    internal link, a lesson missing, anything loaded from another host, or more
+#                    MovieLens-like rows on a page than the check allows (labkit/course/book.py)
+#   make book-test   make book, the builder's unit tests, then the browser check (Playwright with the
+#                    system's Chromium, CHROMIUM=/usr/bin/chromium): figures, equations, diagrams, search
+# Sphinx and its extensions (pyproject.toml, extra `book`) go into their own venv, $(BOOK_VENV);
+# MathJax and Mermaid come from npm (labkit/course/book_assets/package.json), served by the site itself.
+BOOK_VENV   := $(BUILD)/book-venv
+BOOK_ASSETS := labkit/course/book_assets
+BOOK_PINS    = $(shell $(PY) -c 'import tomllib; print(" ".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["book"]))')
+CHROMIUM    ?= /usr/bin/chromium
+
+$(BOOK_VENV)/.installed: pyproject.toml | $(STAMP)
+ifneq ($(UV),)
+	UV_VENV_CLEAR=1 $(UV) venv --quiet --python '$(PYTHON_SPEC)' $(BOOK_VENV)
+	$(UV) pip install --quiet --python $(BOOK_VENV)/bin/python $(BOOK_PINS)
+else
+	$(PY) -m venv --clear $(BOOK_VENV)
+	$(BOOK_VENV)/bin/python -m pip install --quiet $(BOOK_PINS)
+endif
+	touch $@
+
+# npm pack of the two packages alone, checked against package-lock.json (npm ci would add 126 packages)
+$(BOOK_ASSETS)/node_modules/.fetched: $(BOOK_ASSETS)/package-lock.json | $(STAMP)
+	$(PY) -m labkit.course.book assets $(BOOK_ASSETS)
+
+book: $(STAMP) $(BOOK_VENV)/.installed $(BOOK_ASSETS)/node_modules/.fetched
+	$(PY) -m labkit.course.book prepare --build $(BUILD)
+	rm -rf $(BUILD)/book $(BUILD)/book-doctrees
+	$(BOOK_VENV)/bin/python -m sphinx -b html -W --keep-going -n -q -d $(BUILD)/book-doctrees \
+		$(BUILD)/book-src $(BUILD)/book
+	$(PY) -m labkit.course.book check --build $(BUILD)
+
+tests/book/node_modules/.package-lock.json: tests/book/package-lock.json
+	cd tests/book && npm ci --no-audit --no-fund --loglevel=error
+
+book-test: book tests/book/node_modules/.package-lock.json
+	$(PY) -m pytest -p no:cacheprovider -o addopts="" --doctest-modules labkit/course/book.py tests/test_book.py
+	CHROMIUM=$(CHROMIUM) node tests/book/check.mjs $(BUILD)/book $(BUILD)/book-shots

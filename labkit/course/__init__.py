@@ -1,0 +1,1 @@
+"""Instructor tooling (kept apart from what the lessons import)."""
