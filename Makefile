@@ -188,6 +188,7 @@ TRITON_PINS := $(shell sed -n 's/^\(numpy\|tensorflow-cpu\|torch\)==\([^ ;]*\).*
 TRITON_VENV := $(CACHE)/venv-triton-$(shell echo '$(TRITON_PINS) $(UV_FLAGS)' | sha256sum | cut -c1-10)
 PY312_VENV  := $(CACHE)/venv-py312-cuda-$(shell cat requirements.txt | sha256sum | cut -c1-10)
 PY312 ?=
+PY312_PYTEST = $(PY312_VENV)/bin/python -m pytest -p no:cacheprovider
 # one notebook per framework: TensorFlow, MXNet, torch
 PY312_NOTEBOOKS ?= 07_funk_svd 03_ranking_losses 06_two_tower
 
@@ -199,8 +200,7 @@ $(TRITON_VENV)/.installed: | $(STAMP)
 	touch $@
 
 test-triton: $(STAMP) $(TRITON_VENV)/.installed
-	LABKIT_TRITON_PYTHON=$(TRITON_VENV)/bin/python $(PY) -m pytest -p no:cacheprovider -o addopts=-ra \
-		-m integration tests/test_gpu_path.py -v
+	LABKIT_TRITON_PYTHON=$(TRITON_VENV)/bin/python $(PYTEST) -o addopts=-ra -m integration tests/test_gpu_path.py -v
 
 test-py312: $(STAMP)
 	@py='$(PY312)'; \
@@ -214,13 +214,12 @@ test-py312: $(STAMP)
 	if [ ! -f $(PY312_VENV)/.installed ]; then \
 	  rm -rf $(CACHE)/venv-py312-cuda-*; \
 	  start=$$(date +%s); \
-	  $(MAKE) --no-print-directory venv VENV=$(PY312_VENV) PYTHON_SPEC="$$py" TORCH=cuda || exit 1; \
+	  $(MAKE) --no-print-directory venv VENV=$(PY312_VENV) PYTHON_SPEC="$$py" PYTHON="$$py" TORCH=cuda || exit 1; \
 	  echo "built $(PY312_VENV) in $$(( $$(date +%s) - start ))s: $$(du -sh $(PY312_VENV) | cut -f1)"; \
 	fi
 	$(UV_ANY) pip install --quiet --python $(PY312_VENV)/bin/python --no-deps --editable .  # this clone's labkit
 	$(PY312_VENV)/bin/python --version
 	@$(PY312_VENV)/bin/python -c 'import sys; assert sys.version_info[:2] == (3, 12), sys.version'
-	LABKIT_BATCH=1 $(PY312_VENV)/bin/python -m pytest -p no:cacheprovider labkit tests -m "not integration" \
-		-k "not test_smoke_run $(foreach n,$(PY312_NOTEBOOKS),or $(n))"
-	LABKIT_TRITON_PYTHON=$(PY312_VENV)/bin/python $(PY312_VENV)/bin/python -m pytest -p no:cacheprovider \
-		-o addopts=-ra -m integration tests/test_gpu_path.py
+	$(PY312_PYTEST) -n $(JOBS) --dist loadgroup -m "not integration and not after_lessons" \
+		-k "not smoke_run $(foreach n,$(PY312_NOTEBOOKS),or $(n))" labkit tests
+	LABKIT_TRITON_PYTHON=$(PY312_VENV)/bin/python $(PY312_PYTEST) -o addopts=-ra -m integration tests/test_gpu_path.py
