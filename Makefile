@@ -64,7 +64,7 @@ if [ -z "$$py" ]; then printf '%s\n' \
 endef
 
 .PHONY: all venv python test unit nbval test-without-mxnet run run-1m run-1m-quick lab course student grade clean \
-	distclean notebook-metadata test-browser book book-test
+	distclean notebook-metadata test-browser book book-test test-triton test-py312
 
 all: test
 
@@ -239,3 +239,57 @@ tests/book/node_modules/.package-lock.json: tests/book/package-lock.json
 book-test: book tests/book/node_modules/.package-lock.json
 	$(PY) -m pytest -p no:cacheprovider -o addopts="" --doctest-modules labkit/course/book.py tests/test_book.py
 	CHROMIUM=$(CHROMIUM) node tests/book/check.mjs $(BUILD)/book $(BUILD)/book-shots
+
+# The GPU set-up path (PyPI's CUDA build of torch, which brings triton) and Python 3.12, each in an
+# environment built once under $(CACHE), outside the clone, named by a hash of its pins (a new pin
+# builds a new one and removes the old). CI runs both; they need Linux x86_64 and uv ($(UV), or the
+# one in .venv). `import tensorflow` then `import triton` segfaults, so labkit's seeding and device
+# selection must never import torch's compiler stack: tests/test_gpu_path.py.
+#   make test-triton  those tests in a small venv: requirements.txt's numpy, tensorflow-cpu and torch
+#                     (the CPU build, as `make venv` takes it) plus $(TRITON), which gives the CPU build
+#                     the CUDA build's import path (triton: ~200 MB to download; 2.9 GB on disk)
+#   make test-py312   Python 3.12 (found by `uv python find`, pyenv or PATH; or PY312=/path) with PyPI's
+#                     CUDA torch (`make venv TORCH=cuda`: ~3 GB to download, 6.6 GB on disk): the unit
+#                     tier, the triton tests and one notebook per framework in smoke mode
+CACHE  ?= $(HOME)/.cache/deeprec
+UV_ANY  = $(or $(UV),$(VENV)/bin/uv)
+TRITON := triton==3.7.1
+TRITON_PINS := $(shell sed -n 's/^\(numpy\|tensorflow-cpu\|torch\)==\([^ ;]*\).*/\1==\2/p' requirements.txt) $(TRITON)
+TRITON_VENV := $(CACHE)/venv-triton-$(shell echo '$(TRITON_PINS) $(UV_FLAGS)' | sha256sum | cut -c1-10)
+PY312_VENV  := $(CACHE)/venv-py312-cuda-$(shell cat requirements.txt | sha256sum | cut -c1-10)
+PY312 ?=
+PY312_PYTEST = $(PY312_VENV)/bin/python -m pytest -p no:cacheprovider
+# one notebook per framework: TensorFlow, MXNet, torch
+PY312_NOTEBOOKS ?= 07_funk_svd 03_ranking_losses 06_two_tower
+
+$(TRITON_VENV)/.installed: | $(STAMP)
+	rm -rf $(CACHE)/venv-triton-*
+	$(UV_ANY) venv --quiet --python $(PY) $(TRITON_VENV)
+	$(UV_ANY) pip install --python $(TRITON_VENV)/bin/python $(UV_FLAGS) $(TRITON_PINS)
+	@du -sh $(TRITON_VENV)
+	touch $@
+
+test-triton: $(STAMP) $(TRITON_VENV)/.installed
+	LABKIT_TRITON_PYTHON=$(TRITON_VENV)/bin/python $(PYTEST) -o addopts=-ra -m integration tests/test_gpu_path.py -v
+
+test-py312: $(STAMP)
+	@py='$(PY312)'; \
+	if [ -z "$$py" ]; then \
+	  for c in "$$($(UV_ANY) python find 3.12 2>/dev/null)" $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.12*/bin/python3.12 python3.12; do \
+	    [ "$$($$c -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)" = 3.12 ] && py=$$(command -v $$c) && break; \
+	  done; \
+	fi; \
+	if [ -z "$$py" ]; then echo "make: test-py312 needs Python 3.12 and found none (tried uv python find 3.12," \
+	  "pyenv's versions, python3.12 on the PATH). Get one (uv python install 3.12), or: make test-py312 PY312=/path/to/python3.12" >&2; exit 1; fi; \
+	if [ ! -f $(PY312_VENV)/.installed ]; then \
+	  rm -rf $(CACHE)/venv-py312-cuda-*; \
+	  start=$$(date +%s); \
+	  $(MAKE) --no-print-directory venv VENV=$(PY312_VENV) PYTHON_SPEC="$$py" PYTHON="$$py" TORCH=cuda || exit 1; \
+	  echo "built $(PY312_VENV) in $$(( $$(date +%s) - start ))s: $$(du -sh $(PY312_VENV) | cut -f1)"; \
+	fi
+	$(UV_ANY) pip install --quiet --python $(PY312_VENV)/bin/python --no-deps --editable .  # this clone's labkit
+	$(PY312_VENV)/bin/python --version
+	@$(PY312_VENV)/bin/python -c 'import sys; assert sys.version_info[:2] == (3, 12), sys.version'
+	$(PY312_PYTEST) -n $(JOBS) --dist loadgroup -m "not integration and not after_lessons" \
+		-k "not smoke_run $(foreach n,$(PY312_NOTEBOOKS),or $(n))" labkit tests
+	LABKIT_TRITON_PYTHON=$(PY312_VENV)/bin/python $(PY312_PYTEST) -o addopts=-ra -m integration tests/test_gpu_path.py

@@ -226,6 +226,11 @@ def seed_everything(seed: int, deterministic: bool = True) -> int:
     only if the notebook has imported them, so calling this never imports a framework.
     Call it after the imports and before building a model.
 
+    PyTorch's determinism is set without importing its compiler stack (``torch._inductor``,
+    which imports triton): ``torch.use_deterministic_algorithms`` imports it, and on PyPI's CUDA
+    build (which brings triton) ``import tensorflow`` then triton kills the process (segfault).
+    ``_torch_deterministic`` sets the same two flags that call sets (see there).
+
     >>> import numpy as np
     >>> seed_everything(3); a = np.random.rand(); seed_everything(3); a == np.random.rand()
     3
@@ -250,10 +255,26 @@ def seed_everything(seed: int, deterministic: bool = True) -> int:
 
         torch.manual_seed(seed)
         if deterministic:
-            torch.use_deterministic_algorithms(True, warn_only=True)
+            _torch_deterministic(torch)
     if "mxnet" in sys.modules:
         sys.modules["mxnet"].random.seed(seed)
     return seed
+
+
+def _torch_deterministic(torch) -> None:
+    """Do what ``torch.use_deterministic_algorithms(True, warn_only=True)`` does, without importing triton.
+
+    That call sets the ATen flag (``set_deterministic_debug_mode("warn")`` sets the same one) and
+    then imports ``torch._inductor.config`` to set its ``deterministic``; the import pulls in
+    torch._inductor and, where triton is installed (PyPI's CUDA build), triton, which segfaults
+    once TensorFlow is imported. Here inductor's flag is set through the variable its config reads
+    when first imported (``TORCHINDUCTOR_DETERMINISTIC``), or directly if a lesson imported it.
+    """
+    torch.set_deterministic_debug_mode("warn")
+    os.environ["TORCHINDUCTOR_DETERMINISTIC"] = "1"
+    config = sys.modules.get("torch._inductor.config")
+    if config is not None:
+        config.deterministic = True
 
 
 def device(framework: str):

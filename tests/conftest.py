@@ -9,7 +9,9 @@ import pytest
 
 from labkit import data
 
-REAL_MIRROR = Path(__file__).resolve().parents[2] / "shared" / "movielens"
+# The offline MovieLens mirror the tests that need real data read: $LABKIT_MIRROR (CI sets it), read
+# here at import, before fixtures such as `isolated` unset it. None when unset.
+REAL_MIRROR = data.mirror_dir()
 
 
 @pytest.fixture

@@ -16,8 +16,9 @@ from labkit import data
 from conftest import REAL_MIRROR, FakeResponse, synthetic_zip
 
 needs_real_100k = pytest.mark.skipif(
-    not (REAL_MIRROR / "ml-100k" / "u.data").is_file(),
-    reason=f"real ML-100K not available (no offline mirror at {REAL_MIRROR})",
+    REAL_MIRROR is None or not (REAL_MIRROR / "ml-100k" / "u.data").is_file(),
+    reason="real ML-100K not available: " + ("LABKIT_MIRROR is not set" if REAL_MIRROR is None else
+                                             f"LABKIT_MIRROR={REAL_MIRROR} has no ml-100k/u.data"),
 )
 
 
