@@ -358,6 +358,17 @@ class _quiet_stderr:
         return False
 
 
+def _triton_first() -> None:
+    """Import triton before TensorFlow where it is installed (PyPI's CUDA build of torch brings it):
+    ``import tensorflow`` then ``import triton`` kills the process with a segfault, the other order
+    works, and a lesson may reach triton later through ``torch.compile`` or ``torch._inductor``."""
+    import importlib.util
+
+    if "triton" not in sys.modules and "tensorflow" not in sys.modules and importlib.util.find_spec("triton"):
+        with _quiet_stderr():
+            import triton  # noqa: F401
+
+
 class _QuietLoader:
     """Wraps TensorFlow's loader so that a plain ``import tensorflow`` runs inside ``_quiet_stderr``."""
 
@@ -373,6 +384,9 @@ class _QuietLoader:
     def exec_module(self, module):
         for key, value in QUIET_ENV.items():
             os.environ.setdefault(key, value)
+        sys.modules.pop("tensorflow", None)   # being imported: let triton go first
+        _triton_first()
+        sys.modules["tensorflow"] = module
         with _quiet_stderr():
             self._loader.exec_module(module)
 
@@ -385,7 +399,8 @@ def import_tensorflow():
     ``E0000 ... use_unbounded_threadpool`` line from tf.data in 2.21), which would land in every
     notebook's output. ``TF_CPP_MIN_LOG_LEVEL=3`` is set before the import (later lines), and the
     notices written during the import itself, which ignore it, are dropped (``TF_IMPORT_NOISE``);
-    Python exceptions are raised as usual. In the course environment a plain ``import tensorflow``
+    Python exceptions are raised as usual. Where triton is installed (a CUDA build of torch), it is
+    imported first: after TensorFlow, importing it segfaults. In the course environment a plain ``import tensorflow``
     is quiet too (the import hook of ``write_pth``, and ``QUIET_ENV`` in the kernel spec).
 
     >>> import_tensorflow().__version__
@@ -395,6 +410,7 @@ def import_tensorflow():
         os.environ.setdefault(key, value)
     if "tensorflow" in sys.modules:
         return sys.modules["tensorflow"]
+    _triton_first()
     with _quiet_stderr():
         import tensorflow
 
