@@ -63,7 +63,7 @@ if [ -z "$$py" ]; then printf '%s\n' \
   exit 1; fi
 endef
 
-.PHONY: all venv python test unit nbval run run-1m lab course student grade clean distclean
+.PHONY: all venv python test unit nbval run run-1m lab course student grade clean distclean tune tune-smoke
 
 all: test
 
@@ -144,3 +144,18 @@ clean:
 
 distclean: clean
 	rm -rf $(VENV)
+
+# Equal care (issue 18): every model's search on validation, 12 configurations under one stopping rule
+# (labkit/tune.py), one line per trial; writes labkit/tuning.json (hyper-parameters and validation
+# scores only), which `make run` reads. ML-100K: about 45 CPU-minutes.
+#   make tune [ONLY=03_ranking_losses] [DATASET=ml-1m]   the searches, into labkit/tuning.json
+#   make tune SMOKE=1    every search tiny (2 trials, 2 epochs) into build/tune-smoke/ only, then
+#                        checks the committed file against every notebook's SPACE (what CI runs)
+tune: $(STAMP)
+	$(PY) -m labkit.tune run --build $(BUILD) $(if $(ONLY),--only $(ONLY)) $(if $(DATASET),--dataset $(DATASET)) \
+		$(if $(SMOKE),--smoke)
+	$(if $(SMOKE),$(PY) -m labkit.tune check)
+
+tune-smoke:
+	$(MAKE) tune SMOKE=1
+
