@@ -97,7 +97,8 @@ EXPECTATIONS: dict[str, dict] = {
         "seed_dataset": "ml-100k",
         "seed": {},  # the source prints no result
         "floors": [{"metric": "bpr/hit@10", "at_least": "popularity/hit@10"},
-                   {"metric": "hinge/hit@10", "at_least": "popularity/hit@10"}],
+                   {"metric": "hinge/hit@10", "at_least": "popularity/hit@10"},
+                   {"metric": "mf_tuned/hit@10", "at_least": "popularity/hit@10"}],
     },
     "04_neumf": {
         "title": "NeuMF",
@@ -135,13 +136,10 @@ EXPECTATIONS: dict[str, dict] = {
         "metrics": ["ndcg@10", "hit_rate@10"],
         "seed_dataset": "ml-100k",
         "seed": {"two_tower/ndcg@10": 0.0345, "two_tower/hit_rate@10": 0.221},
-        "floors": [
-            {"metric": "two_tower/ndcg@10", "at_least": 0.0345},
-            {"metric": "two_tower/hit_rate@10", "at_least": 0.221, "expected_fail": (
-                "trained on the training split (the source trained on its test split), the faithful model "
-                "measured HitRate@10 {two_tower/hit_rate@10:.4f} over {test_users} test users on {dataset}; "
-                "one user moves it by 1/{test_users}")},
-        ],
+        # no floor from the source's numbers: it trained on its test split (issue 18)
+        "note": "The source's NDCG@10 0.0345 and HitRate@10 0.221 were measured after training on the test "
+                "split; they are shown for reference and are no floor.",
+        "floors": [],
     },
     "07_funk_svd": {
         "title": "Funk-SVD with the tutorial's query interface",
@@ -150,7 +148,8 @@ EXPECTATIONS: dict[str, dict] = {
                     "validation rating, single-target NDCG@10 and Recall@10 (the source's numbers); the same "
                     "on the hidden test file (test_*), where every comparison is made",
         "model": "funk_svd", "label": "Funk-SVD (faithful)",
-        "rows": ["funk_svd_chosen_epochs"] + UNSEEN_BASELINES, "unseen": "popularity_unseen",
+        "rows": ["funk_svd_chosen_epochs", "funk_svd_tuned"] + UNSEEN_BASELINES, "unseen": "popularity_unseen",
+        "tuned": "funk_svd_tuned", "compare": "test_ndcg@10",
         "metrics": ["ndcg@10", "recall@10", "test_ndcg@10", "test_recall@10"],
         "seed_dataset": "ml-1m",
         "seed": {"funk_svd/ndcg@10": 0.021742, "funk_svd/recall@10": 0.042413},
@@ -174,6 +173,7 @@ LABELS = {
     "caser": "Caser (as published)", "caser_d2l_evaluator": "Caser, d2l's evaluator", "caser_tuned": "Caser, tuned",
     "two_tower": "two-tower (faithful)", "two_tower_chosen": "two-tower, chosen on validation",
     "funk_svd": "Funk-SVD (faithful)", "funk_svd_chosen_epochs": "Funk-SVD, epochs chosen on validation",
+    "funk_svd_tuned": "Funk-SVD, tuned (seen movies masked)",
     "popularity": "popularity", "popularity_unseen": "popularity (unseen)", "itemknn": "item-kNN",
     "ease": "EASE", "transitions": "transitions", "transition": "transitions",
 }
@@ -568,7 +568,7 @@ def search_cells(entry: dict, prefix: str) -> tuple:
     ('as published', 1, None)
     """
     exp, records = EXPECTATIONS.get(entry["notebook"], {}), entry["records"]
-    if prefix == exp.get("model") or prefix in ("hinge", "caser_d2l_evaluator", "mf_bpr"):
+    if prefix == exp.get("model") or prefix in ("hinge", "caser_d2l_evaluator", "mf_bpr", "funk_svd_chosen_epochs"):
         return ("as published", 1, None)
     cpu = records.get(f"{prefix}/cpu_minutes")
     if cpu is None and prefix in LEAVE_LAST_OUT_BASELINES + UNSEEN_BASELINES + ["transition", "transitions"]:

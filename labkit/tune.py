@@ -237,7 +237,8 @@ def load(notebook: str, dataset: str, path: Path | str | None = None) -> dict | 
 
 def trials_table(entry: dict):
     """Return a DataFrame of an entry's trials: the configuration, validation value, best epoch,
-    epochs run, seconds; the chosen trial marked.
+    epochs run, seconds; the chosen trial marked. A trial whose best epoch is its first is marked
+    "never improved" (it may not have left its start: a warm-up longer than the rule's minimum).
 
     >>> e = {"metric": "hit@10", "choice": {"config": {"lr": 1}}, "trials": [{"config": {"lr": 1}, "value": 0.2,
     ...      "best_epoch": 3, "epochs": 8, "still_improving": False, "seconds": 1.0, "cpu_seconds": 1.0}]}
@@ -249,6 +250,9 @@ def trials_table(entry: dict):
     rows = [{**t["config"], f"validation {entry['metric']}": round(t["value"], 4), "best epoch": t["best_epoch"],
              "epochs run": t["epochs"], "still improving": t["still_improving"], "CPU-s": t["cpu_seconds"],
              "chosen": "◀" if t["config"] == entry["choice"]["config"] else ""} for t in entry["trials"]]
+    for row, t in zip(rows, entry["trials"]):
+        if t["best_epoch"] == 1 and t["epochs"] > 1:   # never better than after its first epoch
+            row["still improving"] = "never improved"
     table = pd.DataFrame(rows)
     table.index = range(1, len(table) + 1)
     return table
