@@ -27,6 +27,7 @@ import ast
 import itertools
 import json
 import logging
+import os
 import subprocess
 import sys
 import time
@@ -226,10 +227,13 @@ def finish(entry: dict) -> None:
 def load(notebook: str, dataset: str, path: Path | str | None = None) -> dict | None:
     """Return the committed search of ``notebook`` on ``dataset`` (see ``make_entry``), or None.
 
+    ``path`` defaults to ``$LABKIT_TUNING_FILE`` if set (e.g. a smoke search's file, for testing),
+    else the committed ``labkit/tuning.json``.
+
     >>> load("03_ranking_losses", "no-such-dataset") is None
     True
     """
-    path = Path(path or TUNING_FILE)
+    path = Path(path or os.environ.get("LABKIT_TUNING_FILE") or TUNING_FILE)
     if not path.is_file():
         return None
     return json.loads(path.read_text()).get(notebook, {}).get(dataset)
@@ -468,7 +472,13 @@ def run(build: Path, only: list[str] | None = None, smoke: bool = False, dataset
     logger.addHandler(_Echo())
     logger.propagate = False
     done, failed = [], []
+    from .frameworks import lesson_unavailable
+
     for path in paths:
+        why = lesson_unavailable(path)
+        if why:  # a framework this machine cannot have (MXNet on a Mac): skipped with the reason
+            print(f"[make tune] {path.name}: skipped: {why}", flush=True)
+            continue
         params = {"DATASET": dataset, "TUNE": True}
         if smoke:
             params = {**report.notebook_metadata(path).get("smoke", {}), **params, **SMOKE}
