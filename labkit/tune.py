@@ -518,8 +518,9 @@ def check_spaces(path: Path | None = None, strict: bool = True) -> list[str]:
     """Return what disagrees between a tuning file and the notebooks' search spaces (empty: all agree).
 
     Each entry must have its notebook's ``SPACE``, the configurations ``configurations(SPACE,
-    n, seed)`` in order with n its number of trials, and (``strict``, the committed file) n =
-    ``TRIALS``. With ``strict`` every tunable notebook must have an entry.
+    n, seed)`` in order with n its number of trials, its choice the best trial on validation, and
+    (``strict``, the committed file) n = ``TRIALS``. A notebook without an entry is no error (it
+    says so and runs its faithful settings): ``missing`` lists them.
 
     >>> check_spaces(Path("/nonexistent.json"), strict=False)
     ['/nonexistent.json is missing']
@@ -535,8 +536,6 @@ def check_spaces(path: Path | None = None, strict: bool = True) -> list[str]:
         if space is None:
             problems.append(f"{nb.stem} has TUNE but no literal SPACE cell")
             continue
-        if strict and not entries:
-            problems.append(f"{nb.stem}: no search in {path.name} (run `make tune ONLY={nb.stem}`)")
         for ds, e in entries.items():
             where = f"{nb.stem} on {ds}"
             if e["space"] != json.loads(json.dumps(space)):
@@ -553,10 +552,23 @@ def check_spaces(path: Path | None = None, strict: bool = True) -> list[str]:
     return problems
 
 
+def missing(path: Path | None = None) -> list[str]:
+    """Return the tunable notebooks without any search in the tuning file.
+
+    >>> missing(Path("/nonexistent.json")) == [p.stem for p in tunable()]
+    True
+    """
+    path = Path(path or TUNING_FILE)
+    content = json.loads(path.read_text()) if path.is_file() else {}
+    return [nb.stem for nb in tunable() if not content.get(nb.stem)]
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m labkit.tune", description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=["run", "check"],
-                        help="run: execute the searches and collect them; check: the committed file against the notebooks")
+    parser.add_argument("command", choices=["run", "check", "collect"],
+                        help="run: execute the searches and collect them; check: the committed file against the "
+                             "notebooks; collect NOTEBOOK...: add executed searches to the tuning file")
+    parser.add_argument("notebooks", nargs="*", type=Path, help="with collect: executed notebooks (build/tune/*.ipynb)")
     parser.add_argument("--build", type=Path, default=REPO_ROOT / "build")
     parser.add_argument("--only", nargs="*", help="notebook stems (default: every tunable notebook)")
     parser.add_argument("--smoke", action="store_true", help="tiny searches, written under build/ only")
@@ -566,7 +578,12 @@ def main(argv=None) -> int:
     if args.command == "check":
         problems = check_spaces(args.into)
         print("\n".join(problems) if problems else "tuning file agrees with every notebook's SPACE")
+        for stem in missing(args.into):
+            print(f"note: {stem} has no search yet (make tune ONLY={stem}); it runs its faithful settings")
         return 1 if problems else 0
+    if args.command == "collect":
+        collect(args.notebooks, args.into or TUNING_FILE)
+        return 0
     return run(args.build, args.only, args.smoke, args.dataset, args.into)
 
 

@@ -84,6 +84,7 @@ def test_committed_tuning_file_matches_the_notebooks_search_spaces():
     assert tune.tunable(), "no notebook takes TUNE"
     problems = tune.check_spaces()
     assert not problems, "\n".join(problems)
+    assert len(tune.missing()) < len(tune.tunable()), "no notebook has a committed search"
 
 
 def test_the_space_check_catches_a_changed_space_or_a_choice_not_made_on_validation(tmp_path):
