@@ -117,7 +117,8 @@ EXPECTATIONS: dict[str, dict] = {
         "seed_dataset": "ml-100k",
         "seed": {},
         "floors": [{"metric": "neumf/hit@10", "at_least": "popularity/hit@10"},
-                   {"metric": "neumf/auc", "at_least": "popularity/auc"}],
+                   {"metric": "neumf/auc", "at_least": "popularity/auc"},
+                   {"metric": "neumf_tuned/hit@10", "at_least": "popularity/hit@10"}],
     },
     "05_caser": {
         "title": "Caser",
