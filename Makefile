@@ -64,7 +64,7 @@ if [ -z "$$py" ]; then printf '%s\n' \
 endef
 
 .PHONY: all venv python test unit nbval test-without-mxnet run run-1m run-1m-quick lab course student grade clean \
-	distclean notebook-metadata test-browser book book-test test-triton test-py312
+	distclean notebook-metadata test-browser book book-test test-triton test-py312 tune tune-smoke
 
 all: test
 
@@ -293,3 +293,18 @@ test-py312: $(STAMP)
 	$(PY312_PYTEST) -n $(JOBS) --dist loadgroup -m "not integration and not after_lessons" \
 		-k "not smoke_run $(foreach n,$(PY312_NOTEBOOKS),or $(n))" labkit tests
 	LABKIT_TRITON_PYTHON=$(PY312_VENV)/bin/python $(PY312_PYTEST) -o addopts=-ra -m integration tests/test_gpu_path.py
+
+# Equal care (issue 18): every model's search on validation, 12 configurations under one stopping rule
+# (labkit/tune.py), one line per trial; writes labkit/tuning.json (hyper-parameters and validation
+# scores only), which `make run` reads. ML-100K: about 45 CPU-minutes.
+#   make tune [ONLY=03_ranking_losses] [DATASET=ml-1m]   the searches, into labkit/tuning.json
+#   make tune SMOKE=1    every search tiny (2 trials, 2 epochs) into build/tune-smoke/ only, then
+#                        checks the committed file against every notebook's SPACE (what CI runs)
+tune: $(STAMP)
+	$(PY) -m labkit.tune run --build $(BUILD) $(if $(ONLY),--only $(ONLY)) $(if $(DATASET),--dataset $(DATASET)) \
+		$(if $(SMOKE),--smoke)
+	$(if $(SMOKE),$(PY) -m labkit.tune check)
+
+tune-smoke:
+	$(MAKE) tune SMOKE=1
+

@@ -64,14 +64,16 @@ def batches(arrays, batch_size: int, rng=None):
 
 
 def train(forward, loss, trainer, epoch_data, epochs: int, batch_size: int, ctx=None,
-          evaluate=None, desc: str = "training") -> list[dict]:
+          evaluate=None, desc: str = "training", stop=None) -> list[dict]:
     """Train a Gluon model and return one dict per epoch: epoch, loss (mean per example), seconds (training only), evaluation.
 
     ``epoch_data(epoch)`` returns the numpy arrays of one epoch (e.g. fresh BPR triples);
     ``forward(*mx_arrays)`` returns what ``loss`` takes (e.g. positive and negative scores);
     ``loss`` returns one value per example (or a batch sum, see below); ``evaluate()`` (optional)
     returns a dict of metrics computed after the epoch. The printed and returned loss is
-    sum of per-example losses / number of examples.
+    sum of per-example losses / number of examples. ``stop(row)`` (optional) is called with each
+    epoch's row and ends training when it returns True (e.g. ``labkit.tune.Stopping``: ``stop=lambda
+    row: stopping.update(row["hit@10"])``).
 
     Example::
 
@@ -106,4 +108,6 @@ def train(forward, loss, trainer, epoch_data, epochs: int, batch_size: int, ctx=
         history.append(row)
         print(f"epoch {epoch:2d}  " + "  ".join(f"{k} {v:.4f}" for k, v in row.items() if k not in ("epoch", "seconds"))
               + f"  ({row['seconds']:.1f}s)")
+        if stop is not None and stop(row):
+            break
     return history
