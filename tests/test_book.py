@@ -42,9 +42,14 @@ def test_readme_has_the_landing_pages_sections():
 def test_readme_links_resolve_in_the_site_or_become_text():
     pages = {f"notebooks/{p.name}": f"notebooks/{p.name}" for p in (REPO / "notebooks").glob("[0-9]*.ipynb")}
     pages |= {"exercises/README.md": "exercises/README.md"}
-    out = book.fix_links((REPO / "README.md").read_text(), "README.md", "index.md", pages)
+    readme = (REPO / "README.md").read_text()
+    out = book.anchors_to(book.fix_links(readme, "README.md", "index.md", pages), readme, "References", "references.md")
+    headings = {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in re.findall(r"^#+ (.*)$", readme, re.M)}
     for bang, text, target in book.LINK.findall(out):
-        assert re.match(r"^[a-z]+:", target) or target.split("#")[0] in pages.values(), target
+        if target.startswith("#"):   # an anchor of the landing page itself
+            assert target[1:] in headings, target
+            continue
+        assert re.match(r"^[a-z]+:", target) or target.split("#")[0] in {*pages.values(), "references.md"}, target
     assert "(notebooks/01_data_preparation.ipynb)" in out
     assert book.fix_links("[r](full/08.ipynb#x)", "build/report.md", "report.md",
                           {"build/full/08.ipynb": "notebooks/08.ipynb"}) == "[r](notebooks/08.ipynb#x)"
@@ -66,7 +71,7 @@ def test_exercises_are_released_without_solutions():
 def test_cell_ids_are_unique_across_notebooks():
     ids = []
     for i, path in enumerate(sorted((REPO / "notebooks").glob("[0-9]*.ipynb"))):
-        nb = book.tidy_cells(nbformat.read(path, as_version=4), f"nb{path.stem[:2]}")
+        nb = book.tidy_cells(nbformat.read(path, as_version=4), f"nb{path.stem.split('_')[0]}")
         ids += [c.id for c in nb.cells]
     assert len(ids) == len(set(ids))
 

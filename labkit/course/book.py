@@ -50,46 +50,6 @@ BANNER_ID = "run-banner"
 MATHJAX_FILES = ["tex-mml-chtml.js", "input", "output", "ui", "a11y", "sre", "adaptors"]
 THEME_PINS_NOTE = "pinned in pyproject.toml, [project.optional-dependencies] book"
 
-REFERENCES = [
-    ("The course's sources", [
-        "U Kang. *Deep Recommender System - Lab* (slides). Seoul National University. Lessons 01 and 02.",
-        "Aston Zhang, Zachary C. Lipton, Mu Li, Alexander J. Smola. *Dive into Deep Learning*, chapter "
-        "\"Recommender Systems\" (sections on personalised ranking, NeuMF and Caser; numbered 16.5-16.7 in the "
-        "edition the lessons follow). <https://d2l.ai>. Lessons 03, 04, 05.",
-        "\"Neural Networks for Recommendation Systems\", a tutorial notebook built on the RePlay library "
-        "(<https://github.com/sb-ai-lab/RePlay>). Lesson 06.",
-        "Shan-Hung Wu and DataLab. *Recommender Systems Tutorial*. National Tsing Hua University, 2023. Lesson 07.",
-    ]),
-    ("Models and baselines", [
-        "Sepp Hochreiter, Jürgen Schmidhuber. Long Short-Term Memory. *Neural Computation* 9(8), 1997. (02)",
-        "Steffen Rendle, Christoph Freudenthaler, Zeno Gantner, Lars Schmidt-Thieme. BPR: Bayesian Personalized "
-        "Ranking from Implicit Feedback. UAI 2009. <https://arxiv.org/abs/1205.2618>. (03)",
-        "Xiangnan He, Lizi Liao, Hanwang Zhang, Liqiang Nie, Xia Hu, Tat-Seng Chua. Neural Collaborative "
-        "Filtering. WWW 2017. <https://arxiv.org/abs/1708.05031>. (04)",
-        "Jiaxi Tang, Ke Wang. Personalized Top-N Sequential Recommendation via Convolutional Sequence Embedding. "
-        "WSDM 2018. <https://arxiv.org/abs/1809.07426>. (05)",
-        "Po-Sen Huang, Xiaodong He, Jianfeng Gao, Li Deng, Alex Acero, Larry Heck. Learning Deep Structured "
-        "Semantic Models for Web Search using Clickthrough Data. CIKM 2013. (06)",
-        "Simon Funk. Netflix Update: Try This at Home. 2006. <https://sifter.org/~simon/journal/20061211.html>; "
-        "Yehuda Koren, Robert Bell, Chris Volinsky. Matrix Factorization Techniques for Recommender Systems. "
-        "*IEEE Computer* 42(8), 2009. (07)",
-        "Harald Steck. Embarrassingly Shallow Autoencoders for Sparse Data. WWW 2019. "
-        "<https://arxiv.org/abs/1905.03375>. (EASE, every lesson's baselines)",
-    ]),
-    ("How models are judged", [
-        "Maurizio Ferrari Dacrema, Paolo Cremonesi, Dietmar Jannach. Are We Really Making Much Progress? "
-        "A Worrying Analysis of Recent Neural Recommendation Approaches. RecSys 2019. "
-        "<https://arxiv.org/abs/1907.06902>.",
-        "Steffen Rendle, Walid Krichene, Li Zhang, John Anderson. Neural Collaborative Filtering vs. Matrix "
-        "Factorization Revisited. RecSys 2020. <https://arxiv.org/abs/2005.09683>.",
-    ]),
-    ("Data", [
-        "F. Maxwell Harper, Joseph A. Konstan. The MovieLens Datasets: History and Context. *ACM Transactions on "
-        "Interactive Intelligent Systems* 5(4), 2015. <https://grouplens.org/datasets/movielens/>. MovieLens is "
-        "provided by GroupLens Research and may not be redistributed: this site shows only metrics, figures and "
-        "the few example rows the lessons print.",
-    ]),
-]
 
 
 class BookError(RuntimeError):
@@ -369,14 +329,28 @@ def fetch_assets(folder: Path) -> list[str]:
     return done
 
 
-def references_md() -> str:
-    """The references page."""
-    out = ["# References", "",
-           "The sources each lesson follows, the papers behind its model and baselines, the studies whose way of "
-           "judging models the course adopts, and the data.", ""]
-    for title, items in REFERENCES:
-        out += [f"## {title}", ""] + [f"- {item}" for item in items] + [""]
-    return "\n".join(out)
+def references_md(readme: str) -> str:
+    """The references page: README.md's "References" section (one list for the repository and the site),
+    its headings one level up.
+
+    >>> references_md("# T\\n## References\\nr\\n### Papers\\n- a\\n## Other\\n")
+    '# References\\nr\\n## Papers\\n- a\\n'
+    """
+    section = readme_sections(readme, ["References"])[1]["References"]
+    return re.sub(r"^#(#+ )", r"\1", section, flags=re.M)
+
+
+def anchors_to(markdown: str, readme: str, section: str, page: str) -> str:
+    """Point in-page links to ``section`` of README.md (``#slug`` of it or of its subheadings) at ``page``.
+
+    >>> anchors_to("[p](#papers) [s](#set-up)", "## References\\n### Papers\\n## Set-up\\n", "References", "references.md")
+    '[p](references.md#papers) [s](#set-up)'
+    """
+    text = readme_sections(readme, [section])[1][section]
+    slugs = {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-")
+             for h in re.findall(r"^#+ (.*)$", text, flags=re.M)}
+    return re.sub(r"\]\(#([^)\s]+)\)", lambda m: f"]({page}#{m.group(1)})" if m.group(1) in slugs else m.group(0),
+                  markdown)
 
 
 def prepare(build: Path, out: Path, node_modules: Path, repo: Path = REPO_ROOT) -> list[str]:
@@ -406,7 +380,7 @@ def prepare(build: Path, out: Path, node_modules: Path, repo: Path = REPO_ROOT) 
     mermaid = False
     for s in lessons:
         if s in skipped and not (build / "full" / f"{s}.ipynb").is_file():   # e.g. MXNet on a Mac
-            nb = tidy_cells(nbformat.read(repo / "notebooks" / f"{s}.ipynb", as_version=4), "nb" + s[:2])
+            nb = tidy_cells(nbformat.read(repo / "notebooks" / f"{s}.ipynb", as_version=4), "nb" + s.split("_")[0])
             put_under_title(nb, f":::{{warning}}\nThis lesson was skipped by the `make run` this site shows: "
                                 f"{skipped[s]}. Its code is shown without outputs.\n:::\n")
             nbformat.write(nb, out / "notebooks" / f"{s}.ipynb")
@@ -418,7 +392,7 @@ def prepare(build: Path, out: Path, node_modules: Path, repo: Path = REPO_ROOT) 
                             "complete runs only; fix it and run `make run` again")
         src = nbformat.read(repo / "notebooks" / f"{s}.ipynb", as_version=4)
         note = lesson_note(nb, src, s, facts)
-        nb = tidy_cells(nb, "nb" + s[:2])
+        nb = tidy_cells(nb, "nb" + s.split("_")[0])
         for cell in nb.cells:
             if cell.cell_type == "markdown":
                 cell.source = fix_links(cell.source, f"notebooks/{s}.ipynb", f"notebooks/{s}.ipynb", pages)
@@ -427,7 +401,7 @@ def prepare(build: Path, out: Path, node_modules: Path, repo: Path = REPO_ROOT) 
         nbformat.write(nb, out / "notebooks" / f"{s}.ipynb")
     for s in exercises:
         nb = release_exercise(nbformat.read(repo / "exercises" / f"{s}.ipynb", as_version=4))
-        nb = tidy_cells(nb, "ex" + s[:2])
+        nb = tidy_cells(nb, "ex" + s.split("_")[0])
         for cell in nb.cells:
             if cell.cell_type == "markdown":
                 cell.source = fix_links(cell.source, f"exercises/{s}.ipynb", f"exercises/{s}.ipynb", pages)
@@ -446,13 +420,14 @@ def prepare(build: Path, out: Path, node_modules: Path, repo: Path = REPO_ROOT) 
                  "[references](references.md). To run the course yourself, see [Set-up](#set-up).\n:::\n\n")
     readme_part = fix_links("".join(sections[n] for n in README_SECTIONS), "README.md", "index.md", pages)
     index = fix_links(intro, "README.md", "index.md", pages) + site_note + readme_part + "\n".join(toc) + "\n"
+    index = anchors_to(index, readme, "References", "references.md")
     (out / "index.md").write_text(index)
     ex_readme = (repo / "exercises" / "README.md").read_text()
     (out / "exercises" / "README.md").write_text(fix_links(ex_readme, "exercises/README.md",
                                                            "exercises/README.md", pages))
     report = (build / "report.md").read_text()
     (out / "report.md").write_text(fix_links(report, "build/report.md", "report.md", pages))
-    (out / "references.md").write_text(references_md())
+    (out / "references.md").write_text(fix_links(references_md(readme), "README.md", "references.md", pages))
     copy_assets(node_modules, out / "_static")
     (out / "conf.py").write_text(conf_py(facts, lessons, mermaid))
     (out / "lessons.json").write_text(json.dumps({"lessons": lessons, "exercises": exercises}))
