@@ -64,7 +64,7 @@ if [ -z "$$py" ]; then printf '%s\n' \
 endef
 
 .PHONY: all venv python test unit nbval test-without-mxnet run run-1m run-1m-quick lab course student grade clean \
-	distclean notebook-metadata test-browser book book-test test-triton test-py312 tune tune-smoke
+	distclean notebook-metadata test-browser book book-test test-triton py312-venv test-py312 tune tune-smoke
 
 all: test
 
@@ -272,7 +272,8 @@ $(TRITON_VENV)/.installed: | $(STAMP)
 test-triton: $(STAMP) $(TRITON_VENV)/.installed
 	LABKIT_TRITON_PYTHON=$(TRITON_VENV)/bin/python $(PYTEST) -o addopts=-ra -m integration tests/test_gpu_path.py -v
 
-test-py312: $(STAMP)
+# the 3.12 environment alone (CI builds it in the background while other steps run)
+py312-venv: $(STAMP)
 	@py='$(PY312)'; \
 	if [ -z "$$py" ]; then \
 	  for c in "$$($(UV_ANY) python find 3.12 2>/dev/null)" $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.12*/bin/python3.12 python3.12; do \
@@ -287,6 +288,8 @@ test-py312: $(STAMP)
 	  $(MAKE) --no-print-directory venv VENV=$(PY312_VENV) PYTHON_SPEC="$$py" PYTHON="$$py" TORCH=cuda || exit 1; \
 	  echo "built $(PY312_VENV) in $$(( $$(date +%s) - start ))s: $$(du -sh $(PY312_VENV) | cut -f1)"; \
 	fi
+
+test-py312: py312-venv
 	$(UV_ANY) pip install --quiet --python $(PY312_VENV)/bin/python --no-deps --editable .  # this clone's labkit
 	$(PY312_VENV)/bin/python --version
 	@$(PY312_VENV)/bin/python -c 'import sys; assert sys.version_info[:2] == (3, 12), sys.version'
