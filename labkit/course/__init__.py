@@ -1,0 +1,7 @@
+"""The instructor's side of the course: grading, review, the competition's scoring, the reports.
+
+Nothing here is imported by a lesson. ``labkit.course.grading`` builds the nbgrader course folder
+and grades submissions, each in a bubblewrap sandbox (``sandbox``, ``runner``), with probes inside
+and judges outside (``checks``); ``review`` flags suspicious student code for the instructor (an
+extra signal, never the defence). ``python -m labkit.course --help`` lists the commands.
+"""
