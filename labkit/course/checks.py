@@ -256,7 +256,7 @@ def make_inputs(seed):
     rng = np.random.default_rng(seed)
     n = int(rng.integers(20, 60))
     pos, neg = rng.normal(size=n) * 3, rng.normal(size=n) * 3
-    gaps = rng.choice([-1000.0, -700.0, -50.0, 50.0, 700.0, 1000.0], size=6)
+    gaps = np.concatenate([[-1000.0, 1000.0], rng.choice([-700.0, -50.0, 50.0, 700.0], size=4)])
     return {"pos": np.concatenate([pos, gaps, [0.0, 2.0]]), "neg": np.concatenate([neg, np.zeros(6), [0.0, 0.0]]),
             "margin": float(rng.uniform(0.1, 3.0))}
 '''

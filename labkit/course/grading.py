@@ -48,7 +48,7 @@ from pathlib import Path
 
 from . import checks as checks_module
 from . import sandbox
-from .review import nbgrader_meta, review
+from .review import HIDDEN, nbgrader_meta, review
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 SOURCES = REPO_ROOT / "exercises"
@@ -297,7 +297,8 @@ def merge(submitted_nb, released_nb, overrides: dict | None = None):
             cells.append(nbformat.v4.new_code_cell(mine.source, metadata=cell.metadata)
                          if cell.cell_type == "code" else nbformat.from_dict(cell))
         else:
-            if gid and cell.cell_type == "code" and mine is not None and mine.source.strip() != cell.source.strip():
+            if gid and cell.cell_type == "code" and mine is not None \
+                    and HIDDEN.sub("", mine.source).strip() != cell.source.strip():
                 edited.append(gid)
             copy = nbformat.from_dict(json.loads(json.dumps(cell)))
             if copy.cell_type == "code":
@@ -470,6 +471,8 @@ def grade_submission(files: dict[str, bytes], folder: Path, student: str, assign
         nbformat.write(to_run, inbox / "notebook.ipynb")
         shutil.copyfile(Path(__file__).with_name("runner.py"), inbox / "runner.py")
         binds, hide = [Path(sys.prefix), Path(sys.base_prefix).resolve(), REPO_ROOT / "labkit"], [REPO_ROOT / "labkit" / "course"]
+        if (REPO_ROOT / "data" / "checksums.sha256").is_file():   # labkit.data's pinned checksums
+            binds.append(REPO_ROOT / "data" / "checksums.sha256")
         binds = list(dict.fromkeys(p.resolve() for p in binds))
         datasets = {} if exercise.competition else _datasets(exercise.datasets)
         if training is not None:

@@ -58,7 +58,7 @@ def _labkit_probe_failed(grade_id, exc):
 def probe_cell(grade_id: str, code: str, seed: int, inputs: str) -> str:
     body = "\n".join("    " + line for line in (inputs + "\n" + code).splitlines())
     return (f"# labkit probe of {grade_id}: calls your code on inputs drawn for this grading run\n"
-            f"PROBE_SEED = {int(seed)}\ntry:\n{body}\n    pass\n"
+            f"PROBE_SEED = {int(seed)}\ntry:\n    import numpy as np\n{body}\n    pass\n"
             f"except BaseException as _labkit_exc:\n    _labkit_probe_failed({grade_id!r}, _labkit_exc)\n")
 
 
