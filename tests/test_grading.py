@@ -198,3 +198,7 @@ def test_toy_round_trip_through_nbgrader_and_bubblewrap(toy_course):
     executed = (course / "autograded" / "solution" / toy.TOY / f"{toy.TOY}.ipynb").read_text()
     assert "labkit probe" not in executed and "HIDDEN" not in executed
     assert (course / "reports" / "grades.csv").is_file() and (course / "reports" / "leaderboard.csv").is_file()
+    code, log = grading.run_nbgrader(course, ["generate_feedback", "--force", toy.TOY])   # nbgrader's feedback
+    assert code == 0, log
+    html = (course / "feedback" / "solution" / toy.TOY / f"{toy.TOY}.html").read_text()
+    assert "Score: 5.0 / 5.0" in html and "add(DATA, DATA)" not in html

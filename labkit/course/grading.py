@@ -298,7 +298,7 @@ def merge(submitted_nb, released_nb, overrides: dict | None = None):
                          if cell.cell_type == "code" else nbformat.from_dict(cell))
         else:
             if gid and cell.cell_type == "code" and mine is not None \
-                    and HIDDEN.sub("", mine.source).strip() != cell.source.strip():
+                    and HIDDEN.sub("", mine.source).strip() != HIDDEN.sub("", cell.source).strip():
                 edited.append(gid)
             copy = nbformat.from_dict(json.loads(json.dumps(cell)))
             if copy.cell_type == "code":
@@ -512,6 +512,7 @@ def grade_submission(files: dict[str, bytes], folder: Path, student: str, assign
                               sandboxed=False, cwd=scratch, env=local)
         result["log"] = run["log"][-4000:]
         result["memory_peak"] = run["memory_peak"]
+        result["cpu_seconds"] = run["cpu_seconds"]
         result["limits"] = run["limits"]
         result["sandboxed"] = sandboxed
 
@@ -545,13 +546,13 @@ def grade_submission(files: dict[str, bytes], folder: Path, student: str, assign
             reason = None
             if gid not in exercise.judges:
                 reason = "no probe for this check (labkit.course.checks)"
-            elif gid not in probes:
+            elif gid not in probes and not any(k.startswith(gid + "-") for k in probes):
                 probe_cell = [c for c in cells if c.get("probe") and cells.index(c) > 0
                               and cells[cells.index(c) - 1].get("grade_id") == gid]
                 err = probe_cell[0].get("error") if probe_cell else None
                 reason = (f"timeout after {limits.cell_timeout} s" if err and err.startswith("CellTimeoutError")
                           else err or failure or "the check did not run")
-            elif "error" in probes[gid]:
+            elif "error" in probes.get(gid, {}):
                 reason = probes[gid]["error"]
                 if reason.startswith("KeyboardInterrupt"):
                     reason = f"timeout after {limits.cell_timeout} s"
@@ -562,8 +563,6 @@ def grade_submission(files: dict[str, bytes], folder: Path, student: str, assign
                     reason = f"the check could not use what your code returned ({type(exc).__name__})"
             result["checks"].append({"grade_id": gid, "points": 0.0 if reason else top, "max_points": top,
                                      "reason": reason or ""})
-            if failure and reason and reason != failure and gid in exercise.judges and gid not in probes:
-                pass
         if failure:
             result["notes"].append(failure)
             if not any(c["points"] for c in result["checks"]):
@@ -585,7 +584,8 @@ def score(result: dict) -> list[dict]:
              "status": result["status"], "points": points,
              "max_points": float(sum(c["max_points"] for c in result["checks"])), "checks": result["checks"],
              "review": result["review"], "notes": result["notes"], "seconds": result["seconds"],
-             "seed": result.get("seed"), "memory_peak": result.get("memory_peak")}]
+             "seed": result.get("seed"), "memory_peak": result.get("memory_peak"),
+             "cpu_seconds": result.get("cpu_seconds")}]
 
 
 # --------------------------------------------------------------------------- a class

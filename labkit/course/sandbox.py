@@ -90,7 +90,7 @@ class _Group:
     """A v1 memory + pids cgroup for one run (or nothing, where the machine does not allow it)."""
 
     def __init__(self, limits: Limits):
-        self.memory, self.pids = _cgroup("memory"), _cgroup("pids")
+        self.memory, self.pids, self.cpu = _cgroup("memory"), _cgroup("pids"), _cgroup("cpuacct")
         try:
             if self.memory:
                 (self.memory / "memory.limit_in_bytes").write_text(str(limits.memory))
@@ -103,13 +103,19 @@ class _Group:
             self.memory = self.pids = None
 
     def join(self) -> None:   # in the child, before exec
-        for path in (self.memory, self.pids):
+        for path in (self.memory, self.pids, self.cpu):
             if path:
                 (path / "cgroup.procs").write_text(str(os.getpid()))
 
     def peak(self) -> int | None:
         try:
             return int((self.memory / "memory.max_usage_in_bytes").read_text()) if self.memory else None
+        except OSError:
+            return None
+
+    def cpu_seconds(self) -> float | None:
+        try:
+            return round(int((self.cpu / "cpuacct.usage").read_text()) / 1e9, 1) if self.cpu else None
         except OSError:
             return None
 
@@ -140,7 +146,7 @@ class _Group:
 
     def close(self) -> None:
         self.kill_all()
-        for path in (self.memory, self.pids):
+        for path in (self.memory, self.pids, self.cpu):
             if path:
                 try:
                     path.rmdir()
@@ -178,7 +184,7 @@ def command(inner: list[str], inbox: Path, outbox: Path, binds: list[Path], env:
     for path in binds:
         cmd += ["--ro-bind", str(path), str(path)]
     for path in hide:
-        cmd += ["--tmpfs", str(path)]
+        cmd += ["--tmpfs", str(path), "--remount-ro", str(path)]
     cmd += ["--ro-bind", str(inbox), "/in", "--bind", str(outbox), "/out", "--chdir", "/scratch", "--clearenv"]
     for key, value in env.items():
         cmd += ["--setenv", key, value]
@@ -190,7 +196,7 @@ def run(cmd: list[str], outbox: Path, limits: Limits, sandboxed: bool = True, cw
     """Run ``cmd`` (a ``command`` line, or the bare runner when not ``sandboxed``) under ``limits``.
 
     Returns ``{"returncode", "killed" (why the run was ended from outside, or None), "oom", "memory_peak",
-    "seconds", "log" (the tail of stdout+stderr), "limits", "cgroup"}``; never raises for what the
+    "cpu_seconds" (cgroup cpuacct, where available), "seconds", "log" (the tail of stdout+stderr), "limits", "cgroup"}``; never raises for what the
     code inside did.
     """
     group = _Group(limits)
@@ -238,6 +244,7 @@ def run(cmd: list[str], outbox: Path, limits: Limits, sandboxed: bool = True, cw
             pass
     reader.join(timeout=5)
     result = {"returncode": proc.returncode, "killed": killed, "oom": group.oom(), "memory_peak": group.peak(),
+              "cpu_seconds": group.cpu_seconds(),
               "seconds": round(time.monotonic() - start, 1), "log": tail.decode("utf-8", "replace"),
               "limits": asdict(limits), "cgroup": group.memory is not None}
     group.close()
