@@ -93,5 +93,5 @@ EXERCISES = {
         {"add_checks": _judge_add, "mul_checks": _judge_mul}),
     COMP: checks.Exercise("def make_inputs(seed):\n    return {}\n", {
         "checks": '_labkit_probe("checks", file=np.frombuffer(open(SUBMISSION, "rb").read(), dtype=np.uint8))'},
-        {"checks": _judge_comp}, _comp_context, competition=True),
+        {"checks": _judge_comp}, _comp_context, competition=True, submission="checks"),
 }

@@ -202,3 +202,33 @@ def test_toy_round_trip_through_nbgrader_and_bubblewrap(toy_course):
     assert code == 0, log
     html = (course / "feedback" / "solution" / toy.TOY / f"{toy.TOY}.html").read_text()
     assert "Score: 5.0 / 5.0" in html and "add(DATA, DATA)" not in html
+
+
+def test_no_sandbox_no_student_code(toy_course, monkeypatch):
+    """Where bubblewrap cannot run, grading refuses unless told plainly that it is unsafe."""
+    monkeypatch.setattr(sandbox, "unavailable", lambda: "bubblewrap is not installed (test)")
+    with pytest.raises(RuntimeError, match="--unsafe-no-sandbox"):
+        grading.Grader(toy_course[0], exercises=toy.EXERCISES)
+    assert grading.main(["grade", str(toy_course[0])]) == 2
+
+
+@pytest.mark.integration
+def test_one_submission_is_one_command_then_collect(toy_course, tmp_path):
+    """grade-one (what a Slurm array task or a Kubernetes Job runs) and collect (once, after)."""
+    need_sandbox()
+    import subprocess
+
+    course = toy_course[0]
+    submit(course, "batch", toy.TOY, nbformat.read(course / "source" / toy.TOY / f"{toy.TOY}.ipynb", as_version=4))
+    script = ("import sys; sys.path.insert(0, 'tests'); import grading_toy; from labkit.course import checks, grading; "
+              "checks.EXERCISES.update(grading_toy.EXERCISES); sys.exit(grading.main(sys.argv[1:]))")
+    result = tmp_path / "batch.json"
+    done = subprocess.run([sys.executable, "-c", script, "grade-one", str(course), "batch", toy.TOY, "--seed", "7",
+                           "--result", str(result)], cwd=grading.REPO_ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(result.read_text())["seed"] == 7
+    assert grading.main(["collect", str(course), str(result)]) == 0
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        assert gb.find_submission_notebook(toy.TOY, toy.TOY, "batch").score == 5.0

@@ -44,6 +44,7 @@ class Exercise:
     context: Callable[[dict], dict] | None = None
     datasets: tuple = ()
     competition: bool = False
+    submission: str = "submission_checks"   # the check whose probe returns the competition file (``file``)
     cache: dict = field(default_factory=dict, repr=False)
 
 

@@ -561,19 +561,36 @@ def grade_submission(files: dict[str, bytes], folder: Path, student: str, assign
                     reason = exercise.judges[gid](probes, checks_module.inputs_of(exercise, seed), context or {})
                 except Exception as exc:   # noqa: BLE001 (outputs of the wrong kind or missing)
                     reason = f"the check could not use what your code returned ({type(exc).__name__})"
+            if reason and not reason.startswith("timeout") and reason != failure:
+                before = _error_before(cells, gid)
+                if before and before not in reason:
+                    reason += f" (after {before})"
             result["checks"].append({"grade_id": gid, "points": 0.0 if reason else top, "max_points": top,
                                      "reason": reason or ""})
         if failure:
             result["notes"].append(failure)
             if not any(c["points"] for c in result["checks"]):
                 result["status"] = "failed"
-        if exercise.competition and "submission_checks" in probes and probes["submission_checks"].get("file") is not None:
-            data = probes["submission_checks"]["file"]
+        if exercise.competition and probes.get(exercise.submission, {}).get("file") is not None:
+            data = probes[exercise.submission]["file"]
             result["submission"] = base64.b64encode(bytes(data.astype("uint8").tobytes())).decode()
     finally:
         _rmtree(work)
     result["seconds"] = round(time.monotonic() - start, 1)
     return result
+
+
+def _error_before(cells: list[dict], gid: str) -> str | None:
+    """The first error of a cell run since the check before ``gid`` (e.g. the solution cell's MemoryError)."""
+    at = next((n for n, c in enumerate(cells) if c.get("grade_id") == gid and not c.get("probe")), None)
+    if at is None:
+        return None
+    start = max([n for n, c in enumerate(cells[:at]) if c.get("probe") and n > 0] or [0])
+    for c in cells[start:at + 1]:
+        if c.get("error") and not c.get("probe"):
+            where = f"in cell '{c['grade_id']}'" if c.get("grade_id") else "in an added cell"
+            return f"{c['error'][:200]} {where}"
+    return None
 
 
 def score(result: dict) -> list[dict]:

@@ -104,6 +104,7 @@ def main(spec_path: str) -> int:
             meta = cell.get("metadata", {})
             entry = {"index": index, "grade_id": meta.get("nbgrader", {}).get("grade_id"),
                      "probe": bool(meta.get("labkit_probe")), "error": None}
+            began = time.monotonic()
             try:
                 client.execute_cell(cell, index)
             except DeadKernelError as exc:
@@ -111,6 +112,8 @@ def main(spec_path: str) -> int:
             errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
             if errors:
                 entry["error"] = f"{errors[-1].get('ename')}: {errors[-1].get('evalue', '')}".strip().rstrip(":")[:300]
+            if time.monotonic() - began >= timeout and not status["dead"]:   # interrupted (or ignored it)
+                entry["error"] = f"CellTimeoutError: timeout after {timeout} s"
             status["cells"].append(entry)
             save()
             if status["dead"]:
