@@ -101,7 +101,7 @@ def attacks(course):
             f"subprocess.Popen([sys.executable, '-c', 'import os, time\\nif os.fork() == 0:\\n    os.setsid()\\n"
             f"    time.sleep({MARK})'], start_new_session=True)")),
         # memory: the checks that passed before keep their points
-        "memory": dict(add=HONEST_ADD, mul="import numpy as np\nhog = [np.ones(2 ** 27) for _ in range(200)]"),
+        "memory": dict(add=HONEST_ADD, mul="import numpy as np\nhog = [np.ones(2 ** 28) for _ in range(100)]"),
         # disk: a sparse file and a real one in the scratch folder and in the results folder
         "disk": dict(add=HONEST_ADD, mul=(
             "import os\nfor p in ['big', '/out/probe-big.npy', os.environ.get('LABKIT_PROBE_OUT', '.') + '/x']:\n"
@@ -146,7 +146,7 @@ def attacked(tmp_path_factory):
     watched = [p for p in attacks(course)["escape"]["before"].split("'") if p.startswith("/")]
     before = {p: hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in map(Path, watched) if p.is_file()
               and "reports" not in str(p) and "gradebook" not in str(p)}
-    limits = sandbox.Limits(cell_timeout=10, notebook_timeout=90, memory=int(1.5 * sandbox.GiB),
+    limits = sandbox.Limits(cell_timeout=20, notebook_timeout=150, memory=1 * sandbox.GiB,
                             address_space=4 * sandbox.GiB, scratch=256 * sandbox.MiB, file_size=64 * sandbox.MiB)
     out = grading.grade(course, exercises=toy.EXERCISES, limits=limits, workers=2, log=lambda *a: None)
     rows = {r["student"]: r for r in out["rows"]}

@@ -563,7 +563,7 @@ def grade_submission(files: dict[str, bytes], folder: Path, student: str, assign
                     reason = f"the check could not use what your code returned ({type(exc).__name__})"
             if reason and not reason.startswith("timeout") and reason != failure:
                 before = _error_before(cells, gid)
-                if before and before not in reason:
+                if before and before.split(":")[0].split(" ")[0] != reason.split(":")[0]:
                     reason += f" (after {before})"
             result["checks"].append({"grade_id": gid, "points": 0.0 if reason else top, "max_points": top,
                                      "reason": reason or ""})
@@ -586,7 +586,7 @@ def _error_before(cells: list[dict], gid: str) -> str | None:
     if at is None:
         return None
     start = max([n for n, c in enumerate(cells[:at]) if c.get("probe") and n > 0] or [0])
-    for c in cells[start:at + 1]:
+    for c in cells[start:at]:   # the solution, added and read-only cells before the check (not the check)
         if c.get("error") and not c.get("probe"):
             where = f"in cell '{c['grade_id']}'" if c.get("grade_id") else "in an added cell"
             return f"{c['error'][:200]} {where}"
