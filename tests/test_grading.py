@@ -56,7 +56,7 @@ def test_an_untouched_release_has_no_edit_note(tmp_path):
 
 
 def test_outputs_are_read_as_plain_data_only(tmp_path):
-    (tmp_path / "secret.txt").write_text("hidden")
+    (tmp_path / "secret.txt").write_text(json.dumps({"x": {"json": "hidden"}}))   # a host file shaped like a result
     out = tmp_path / "out"
     out.mkdir()
     np.save(out / "probe-a-x.npy", np.arange(3))
