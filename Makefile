@@ -64,7 +64,8 @@ if [ -z "$$py" ]; then printf '%s\n' \
 endef
 
 .PHONY: all venv python test unit nbval test-without-mxnet run run-1m run-1m-quick lab course student grade clean \
-	distclean notebook-metadata test-browser book book-test test-triton py312-venv test-py312 tune tune-smoke
+	distclean notebook-metadata test-browser book book-test test-triton py312-venv test-py312 tune tune-smoke \
+	test-grading
 
 all: test
 
@@ -161,20 +162,22 @@ lab: $(STAMP)
 # nbgrader's source/, release/, submitted/, autograded/, feedback/, gradebook.db and the reports.
 #   make course    write or refresh the course folder from exercises/ (+ the competition's files)
 #   make student   nbgrader generate_assignment for every exercise -> $(COURSE)/release/
-#   make grade     autograde $(COURSE)/submitted/<student>/<assignment>/ safely; reports + leaderboard
-#                  [STUDENT=id] [ASSIGNMENT=name] [CELL_TIMEOUT=s] [NOTEBOOK_TIMEOUT=s]
+#   make grade     grade $(COURSE)/submitted/<student>/<assignment>/, each in a bubblewrap sandbox, scored
+#                  outside it; reports, gradebook, leaderboard. [STUDENT=id] [ASSIGNMENT=name] [WORKERS=n]
+#                  [CELL_TIMEOUT=s] [NOTEBOOK_TIMEOUT=s] [MEMORY=GiB] [GRADE_ARGS="--unsafe-no-sandbox ..."]
 COURSE ?= course
 
 course: $(STAMP)
-	$(PY) -m labkit.exercises course $(COURSE)
+	$(PY) -m labkit.course course $(COURSE)
 
 student: course
-	$(PY) -m labkit.exercises release $(COURSE)
+	$(PY) -m labkit.course release $(COURSE)
 
 grade: $(STAMP)
-	$(PY) -m labkit.exercises grade $(COURSE) $(if $(STUDENT),--student $(STUDENT)) \
+	$(PY) -m labkit.course grade $(COURSE) $(if $(STUDENT),--student $(STUDENT)) \
 		$(if $(ASSIGNMENT),--assignment $(ASSIGNMENT)) $(if $(CELL_TIMEOUT),--cell-timeout $(CELL_TIMEOUT)) \
-		$(if $(NOTEBOOK_TIMEOUT),--notebook-timeout $(NOTEBOOK_TIMEOUT))
+		$(if $(NOTEBOOK_TIMEOUT),--notebook-timeout $(NOTEBOOK_TIMEOUT)) $(if $(WORKERS),--workers $(WORKERS)) \
+		$(if $(MEMORY),--memory $(MEMORY)) $(GRADE_ARGS)
 
 clean:
 	rm -rf $(BUILD) .pytest_cache
@@ -311,3 +314,10 @@ tune: $(STAMP)
 tune-smoke:
 	$(MAKE) tune SMOKE=1
 
+
+# The grader's integration tests (issue 20; CI calls this, after `apt-get install -y bubblewrap`): the
+# red-team suite (hostile notebooks against the sandbox, the probes and the judges) and the sandboxed
+# round trip of all 7 exercises (solutions full marks, untouched release zero, the competition).
+test-grading: $(STAMP)
+	@command -v bwrap >/dev/null || { echo "make test-grading: bubblewrap (bwrap) is missing; Debian/Ubuntu: sudo apt-get install -y bubblewrap" >&2; exit 1; }
+	CI=$${CI:-1} $(PY) -m pytest -p no:cacheprovider -o addopts="-ra" -m integration tests/test_grading_attacks.py tests/test_exercises.py

@@ -1,111 +1,157 @@
-"""The grader around nbgrader, on a toy course (no MovieLens needed): broken, looping, crashing and
-cheating notebooks cost only their own points, every notebook is listed with its reasons, student
-code cannot change what later submissions are graded against, and the competition's re-run sees
-the training files only.
+"""Grading (labkit.course): the trusted scorer's parts, and a toy course through real nbgrader and bubblewrap.
 
-Runs real nbgrader (generate_assignment, autograde) in the course's kernel: about 3 minutes on
-2 cores (one nbgrader process and one kernel per submission).
+The toy round trip (a solution gets full marks, the untouched release zero, the competition's
+re-run is scored on the hidden test outside the sandbox, the scores reach nbgrader's gradebook)
+costs about 40 s on 2 busy cores. The red-team suite is tests/test_grading_attacks.py
+(integration: `make test-grading`).
 """
 
 import json
+import os
+import sys
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pandas as pd
 import pytest
 
-from labkit import competition, data, exercises
-from test_review import cell as code  # a code cell with nbgrader metadata
+from labkit import competition, data
+from labkit.course import checks, grading, sandbox
 
-nbgrader = pytest.importorskip("nbgrader", reason="nbgrader is not installed (pip install -r requirements.txt)")
-from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel  # noqa: E402
+sys.path.insert(0, str(Path(__file__).parent))
+import grading_toy as toy  # noqa: E402
 
-try:
-    KernelSpecManager().get_kernel_spec(exercises.KERNEL)
-except NoSuchKernel:
-    pytest.skip(f"the course's Jupyter kernel {exercises.KERNEL!r} is not installed (make venv)",
-                allow_module_level=True)
-
-TOY, COMP = "01_toy", "02_toy_competition"
-CELL_TIMEOUT = 8
+SANDBOX = sandbox.unavailable()
 
 
-def toy_sources(folder: Path) -> Path:
-    folder.mkdir()
-    spec = {"kernelspec": {"name": exercises.KERNEL, "display_name": "course", "language": "python"}}
-    nb = nbformat.v4.new_notebook(metadata=spec, cells=[
-        nbformat.v4.new_markdown_cell("# Toy exercise"),
-        code("import numpy as np", "imports", "locked"),
-        code("DATA = np.arange(5.0)", "settings", "locked"),
-        code("def add(a, b):\n    ### BEGIN SOLUTION\n    return a + b\n    ### END SOLUTION", "add", "solution"),
-        code("assert np.allclose(add(1, 2), 3)\n### BEGIN HIDDEN TESTS\nassert np.allclose(add(DATA, DATA), 2 * DATA)\n"
-             "### END HIDDEN TESTS", "add_checks", "grade", 2),
-        code("def mul(a, b):\n    ### BEGIN SOLUTION\n    return a * b\n    ### END SOLUTION", "mul", "solution"),
-        code("assert mul(2, 3) == 6\n### BEGIN HIDDEN TESTS\nassert mul(-1, 4) == -4\n### END HIDDEN TESTS",
-             "mul_checks", "grade", 3),
-    ])
-    nbformat.write(nb, folder / f"{TOY}.ipynb")
-    nb = nbformat.v4.new_notebook(metadata=spec, cells=[
-        code("from pathlib import Path\nimport pandas as pd\nfrom labkit import competition", "imports", "locked"),
-        code('SUBMISSION = "submission.csv"\nPath(SUBMISSION).unlink(missing_ok=True)', "settings", "locked"),
-        code('paths = competition.training_files("synthetic")\nratings = pd.read_csv(paths["ratings_train"])\n'
-             'users = pd.read_csv(paths["users"]).UserID', "load", "locked"),
-        code("### BEGIN SOLUTION\ntop = ratings.MovieID.value_counts().index[:10].tolist()\n"
-             "competition.write_submission(users, [top] * len(users), SUBMISSION)\n### END SOLUTION",
-             "predict", "solution"),
-        code("assert Path(SUBMISSION).is_file()\n### BEGIN HIDDEN TESTS\n"
-             "assert len(competition.read_submission(SUBMISSION)) == len(users)\n### END HIDDEN TESTS",
-             "checks", "grade", 1),
-    ])
-    nbformat.write(nb, folder / f"{COMP}.ipynb")
-    return folder
+def need_sandbox():
+    """Skip (with the reason) where bubblewrap cannot run; in CI a missing sandbox is a failure."""
+    if SANDBOX:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must grade in the sandbox: {SANDBOX}")
+        pytest.skip(SANDBOX)
 
 
-def submit(course, student, assignment, nb=None, raw=None, extra=None):
-    folder = course / "submitted" / student / assignment
-    folder.mkdir(parents=True)
-    path = folder / f"{assignment}.ipynb"
-    if raw is not None:
-        path.write_text(raw)
-    else:
-        nbformat.write(nb, path)
-    for name, text in (extra or {}).items():
-        (folder / name).write_text(text)
+# --------------------------------------------------------------------------- the trusted side, no kernel
 
 
-def edited(nb, grade_id, source=None, before=None, after=None):
-    """A copy of ``nb`` with the cell ``grade_id`` given a new source, and/or student cells around it."""
-    nb = nbformat.from_dict(json.loads(json.dumps(nb)))
-    n = next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
-    if source is not None:
-        nb.cells[n].source = source
-    if after:
-        nb.cells.insert(n + 1, nbformat.v4.new_code_cell(after))
-    if before:
-        nb.cells.insert(n, nbformat.v4.new_code_cell(before))
-    return nb
+def test_merge_keeps_solutions_and_added_cells_and_restores_the_rest():
+    source = nbformat.read(toy.toy_sources(Path(__import__("tempfile").mkdtemp()) / "s") / f"{toy.TOY}.ipynb",
+                           as_version=4)
+    student = nbformat.from_dict(json.loads(json.dumps(source)))
+    student.cells[3].source = "def add(a, b):\n    return plus(a, b)"
+    student.cells.insert(3, nbformat.v4.new_code_cell("def plus(a, b):\n    return a + b"))
+    nb, notes = grading.merge(student, source)
+    assert notes == [] and [c.source for c in nb.cells][3:5] == ["def plus(a, b):\n    return a + b",
+                                                               "def add(a, b):\n    return plus(a, b)"]
+    student.cells[5].source = "assert True"   # the check cell add_checks, edited
+    nb, notes = grading.merge(student, source)
+    assert nb.cells[5].source == source.cells[4].source and notes and "add_checks" in notes[0]
 
 
-CHEATS = {   # student -> (cell edited, new source or None, cell added before it, the line the review must quote)
-    "cheat_custom_exc": ("add", None, "get_ipython().set_custom_exc((Exception,), lambda *a, **k: None)",
-                         "set_custom_exc"),
-    "cheat_transformer": ("add", None, "get_ipython().input_transformers_cleanup.append(lambda lines: [])",
-                          "input_transformers_cleanup"),
-    "cheat_allclose": ("add", "def add(a, b):\n    return 0\nnp.allclose = lambda *a, **k: True", None,
-                       "np.allclose = lambda"),
-}
+def test_an_untouched_release_has_no_edit_note(tmp_path):
+    src = nbformat.read(toy.toy_sources(tmp_path / "s") / f"{toy.TOY}.ipynb", as_version=4)
+    assert grading.merge(src, src)[1] == []
+
+
+def test_outputs_are_read_as_plain_data_only(tmp_path):
+    (tmp_path / "secret.txt").write_text(json.dumps({"x": {"json": "hidden"}}))   # a host file shaped like a result
+    out = tmp_path / "out"
+    out.mkdir()
+    np.save(out / "probe-a-x.npy", np.arange(3))
+    (out / "probe-a.json").write_text(json.dumps({"x": {"npy": "probe-a-x.npy"}, "y": {"json": [1, 2]}}))
+    np.save(out / "probe-b-x.npy", np.array([object()], dtype=object), allow_pickle=True)   # a pickle
+    (out / "probe-b.json").write_text(json.dumps({"x": {"npy": "probe-b-x.npy"}}))
+    os.symlink(tmp_path / "secret.txt", out / "probe-c.json")                               # a link out
+    os.mkfifo(out / "probe-d.json")                                                          # would block
+    (out / "probe-e.json").write_text(json.dumps({"x": {"npy": "../secret.txt"}}))
+    got = grading.load_probes(out)
+    assert got["a"]["x"].tolist() == [0, 1, 2] and got["a"]["y"] == [1, 2]
+    assert got["b"]["x"] is None and "c" not in got and "d" not in got and got["e"]["x"] is None
+    assert grading._read_capped(out, "probe-a.json", 10) is None   # over the cap
+
+
+def _solution(assignment, extra=""):
+    """The instructor's solution functions of an exercise, run here."""
+    nb = nbformat.read(grading.SOURCES / f"{assignment}.ipynb", as_version=4)
+    scope = {}
+    exec(nb.cells[1].source + "\n" + extra, scope)
+    for c in nb.cells:
+        if c.metadata.get("nbgrader", {}).get("solution"):
+            exec(c.source, scope)
+    return scope
+
+
+def _probe_here(exercise, grade_id, scope, seed):
+    """Run a probe in this process (as the sandbox would) and return what it wrote."""
+    import tempfile
+
+    from labkit.course import runner
+
+    out = tempfile.mkdtemp()
+    os.environ["LABKIT_PROBE_OUT"] = out
+    try:
+        exec(runner.PREAMBLE, scope)
+        exec(runner.probe_cell(grade_id, exercise.probes[grade_id], seed, exercise.inputs), scope)
+        return grading.load_probes(Path(out))
+    finally:
+        del os.environ["LABKIT_PROBE_OUT"]
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_judges_pass_the_solutions_on_every_seed_and_fail_wrong_answers(seed):
+    ex = checks.EXERCISES["03_ranking_losses"]
+    scope = {"np": np}
+    exec("def bpr_loss(pos, neg):\n    return np.logaddexp(0.0, -(np.asarray(pos) - np.asarray(neg)))\n"
+         "def hinge_loss(pos, neg, margin=1.0):\n    return np.maximum(margin - np.asarray(pos) + np.asarray(neg), 0.0)",
+         scope)
+    inputs = checks.inputs_of(ex, seed)
+    for gid in ("bpr_checks", "hinge_checks"):
+        assert ex.judges[gid](_probe_here(ex, gid, scope, seed), inputs, {}) is None
+    exec("def bpr_loss(pos, neg):\n    return np.log1p(np.exp(-(pos - neg)))", scope)   # overflows at -1000
+    assert "large gaps" in ex.judges["bpr_checks"](_probe_here(ex, "bpr_checks", scope, seed), inputs, {})
+    ex = checks.EXERCISES["02_mask_and_gru"]
+    scope = {"np": np}
+    exec("def mask_seen(scores, seen):\n    return np.where(seen, -np.inf, np.asarray(scores, dtype=np.float64))", scope)
+    assert ex.judges["mask_checks"](_probe_here(ex, "mask_checks", scope, seed), checks.inputs_of(ex, seed), {}) is None
+    exec("def mask_seen(scores, seen):\n    scores[seen] = -np.inf\n    return scores", scope)   # edits its input
+    assert "changed its input" in ex.judges["mask_checks"](_probe_here(ex, "mask_checks", scope, seed),
+                                                           checks.inputs_of(ex, seed), {})
+
+
+def test_leave_last_out_judge_on_random_frames():
+    ex = checks.EXERCISES["01_leave_last_out"]
+    scope = _solution("01_leave_last_out")
+    ctx = checks._01_context({"DATASET": "synthetic"})
+    scope["ratings"] = ctx["ratings"]
+    for seed in range(5):
+        for gid in ("task1_checks", "task2_checks"):
+            assert ex.judges[gid](_probe_here(ex, gid, scope, seed), checks.inputs_of(ex, seed), ctx) is None, seed
+    exec("def leave_last_out(df):\n    o = df.sort_values(['user_id', 'timestamp'])\n"
+         "    t = o.groupby('user_id').tail(1)\n    return o.drop(index=t.index), t", scope)   # ties: the last, not the first
+    reasons = {ex.judges["task1_checks"](_probe_here(ex, "task1_checks", scope, s), checks.inputs_of(ex, s), ctx)
+               for s in range(5)}
+    assert any(r and "differ" in r for r in reasons)
+
+
+def test_two_tower_judges():
+    pytest.importorskip("torch")
+    ex = checks.EXERCISES["06_two_tower_negatives"]
+    scope = _solution("06_two_tower_negatives")
+    for seed in range(4):
+        for gid in ("in_batch_checks", "logq_checks"):
+            assert ex.judges[gid](_probe_here(ex, gid, scope, seed), checks.inputs_of(ex, seed), {}) is None
+
+
+# --------------------------------------------------------------------------- the toy course, sandboxed
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory):
-    """A toy course, released by nbgrader, with one submission per case, graded once."""
+def toy_course(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("grading")
-    course = exercises.build_course(tmp / "course", toy_sources(tmp / "sources"), competition_data=None)
-    problems = exercises.release(course)
-    source = nbformat.read(course / "source" / TOY / f"{TOY}.ipynb", as_version=4)
-    released = nbformat.read(course / "release" / TOY / f"{TOY}.ipynb", as_version=4)
-
-    # the competition's files, from the synthetic dataset; the hidden test lies in the course folder
+    course = grading.build_course(tmp / "course", toy.toy_sources(tmp / "sources"), competition_data=None)
+    problems = grading.release(course)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("LABKIT_DATA_DIR", str(tmp / "cache"))
         paths = data.tutorial_files(data.load("synthetic"), course / "competition" / "all")
@@ -113,203 +159,76 @@ def graded(tmp_path_factory):
     for name in competition.TRAINING_FILES:
         paths[name].rename(course / "competition" / "training" / f"{name}.csv")
     paths["ratings_test"].rename(course / "competition" / "ratings_test.csv")
-    (course / "competition" / "all").rmdir()
-    test_bytes = (course / "competition" / "ratings_test.csv").read_bytes()
-
-    # a: rewrites the instructor's files (relative path inside scratch, and the real course by path)
-    fake = edited(source, "add_checks", source="pass")
-    rewrite = (f"import nbformat, pathlib\nfake = nbformat.reads({json.dumps(nbformat.writes(fake))}, as_version=4)\n"
-               f"for p in ['../../../source/{TOY}/{TOY}.ipynb', {str(course / 'source' / TOY / (TOY + '.ipynb'))!r}]:\n"
-               f"    pathlib.Path(p).parent.mkdir(parents=True, exist_ok=True)\n"
-               f"    nbformat.write(fake, p)\n"
-               f"pathlib.Path({str(course / 'gradebook.db')!r}).write_text('garbage')\n"
-               f"pathlib.Path({str(course / 'nbgrader_config.py')!r}).write_text('c = get_config()\\n')")
-    submit(course, "a_rewriter", TOY, edited(released, "add", before=rewrite))
-    submit(course, "b_untouched", TOY, released)
-    submit(course, "c_solution", TOY, source)
-    submit(course, "d_helper_cell", TOY, edited(released, "add", source="def add(a, b):\n    return plus(a, b)",
-                                                before="def plus(a, b):\n    return a + b"))
-    submit(course, "e_invalid_json", TOY, raw='{"cells": [oops')
-    submit(course, "f_loop", TOY, edited(source, "add", source="def add(a, b):\n    while True:\n        pass"))
-    submit(course, "g_crash", TOY, edited(source, "mul", source="import os\nos._exit(1)"))
-    for student, (gid, new, before, _) in CHEATS.items():
-        submit(course, student, TOY, edited(released, gid, source=new, before=before))
-    # the competition: honest; a probe that records what it sees and overwrites the hidden test file;
-    # a stale file from home (built from the test period) must not count; one that writes a bad id
-    comp_source = nbformat.read(course / "source" / COMP / f"{COMP}.ipynb", as_version=4)
-    submit(course, "c_solution", COMP, comp_source,
-           extra={"submission.csv": "UserID,MovieIDs\n0,1 2 3 4 5 6 7 8 9 10\n"})
-    probe = (
-        "import json, os, labkit.data\n"
-        "seen = {'files': sorted(os.listdir(os.environ['LABKIT_TUTORIAL_DIR'])), 'env': dict(os.environ),\n"
-        "        'cwd': os.getcwd(), 'data_dir': sorted(os.listdir(os.environ['LABKIT_DATA_DIR']))}\n"
-        "try:\n    labkit.data.fetch('ml-100k')\n    seen['fetch'] = 'ok'\n"
-        "except labkit.data.DataError as exc:\n    seen['fetch'] = exc.reason\n"
-        "json.dump(seen, open('probe.json', 'w'))\n"
-        f"open({str(course / 'competition' / 'ratings_test.csv')!r}, 'w').write('UserID,MovieID,Rating,Timestamp\\n')")
-    submit(course, "p_probe", COMP, edited(comp_source, "predict", before=probe))
-    submit(course, "z_bad_id", COMP, edited(comp_source, "predict", source=(
-        "Path(SUBMISSION).write_text('UserID,MovieIDs\\n' + ''.join(f'{u},12345678901234567890 1 2 3 4 5 6 7 8 9\\n'\n"
-        "                                                      for u in users))")))
-
-    submit(course, "q_lost", "99_no_such_assignment", released)
-    logs = []
-    out = exercises.grade(course, cell_timeout=CELL_TIMEOUT, notebook_timeout=240,
-                          competition_assignment=COMP, submission_file="submission.csv", log=logs.append)
-    return {"course": course, "out": out, "rows": {(r["student"], r["assignment"]): r for r in out["rows"]},
-            "problems": problems, "source": source, "logs": logs, "test_bytes": test_bytes}
+    return course, problems
 
 
-def row(graded, student, assignment=TOY):
-    return graded["rows"][(student, assignment)]
+def submit(course, student, assignment, nb):
+    folder = course / "submitted" / student / assignment
+    folder.mkdir(parents=True)
+    nbformat.write(nb, folder / f"{assignment}.ipynb")
 
 
-def test_release_is_clean(graded):
-    assert graded["problems"] == {"*": []}, "nbgrader generate_assignment reported warnings or errors"
-    released = (graded["course"] / "release" / TOY / f"{TOY}.ipynb").read_text()
-    assert "return a + b" not in released and "HIDDEN TESTS" not in released and "add(DATA, DATA)" not in released
-    assert not list((graded["course"] / "release").rglob("*.csv"))
-
-
-def test_every_submission_is_listed_and_reported(graded):
-    expected = {(s, TOY) for s in ["a_rewriter", "b_untouched", "c_solution", "d_helper_cell", "e_invalid_json",
-                                   "f_loop", "g_crash", *CHEATS]}
-    expected |= {(s, COMP) for s in ["c_solution", "p_probe", "z_bad_id"]}
-    expected.add(("q_lost", "99_no_such_assignment"))
-    assert set(graded["rows"]) == expected
-    assert row(graded, "q_lost", "99_no_such_assignment")["status"] == "unknown assignment"
-    report = json.loads((graded["course"] / "reports" / "grades.json").read_text())
-    assert {(r["student"], r["assignment"]) for r in report["grades"]} == expected
-    table = pd.read_csv(graded["course"] / "reports" / "grades.csv")
-    assert len(table) == len(expected)
-
-
-def test_solution_full_marks_untouched_zero(graded):
-    solved, untouched = row(graded, "c_solution"), row(graded, "b_untouched")
-    assert (solved["points"], solved["status"]) == (5.0, "graded") and not solved["review"]
-    assert untouched["points"] == 0.0 and untouched["max_points"] == 5.0
-    assert {c["reason"] for c in untouched["checks"]} == {"NotImplementedError"}
-
-
-def test_helper_in_an_added_cell_counts(graded):
-    r = row(graded, "d_helper_cell")
-    assert (r["points"], r["status"], r["review"]) == (2.0, "graded", []), r
-    assert [c["reason"] for c in r["checks"] if c["grade_id"] == "mul_checks"] == ["NotImplementedError"]
-
-
-def test_invalid_json_costs_only_its_own_points(graded):
-    r = row(graded, "e_invalid_json")
-    assert r["status"] == "invalid notebook" and r["points"] == 0.0 and r["max_points"] == 5.0
-    assert all(c["reason"].startswith("invalid notebook JSON") for c in r["checks"])
-
-
-def test_endless_loop_times_out_in_its_cell_and_the_rest_still_counts(graded):
-    r = row(graded, "f_loop")
-    reasons = {c["grade_id"]: c["reason"] for c in r["checks"]}
-    assert reasons == {"add_checks": f"timeout after {CELL_TIMEOUT} s", "mul_checks": ""}, r
-    assert r["points"] == 3.0
-
-
-def test_dead_kernel_is_reported(graded):
-    r = row(graded, "g_crash")
-    assert r["status"] == "failed" and r["points"] == 0.0
-    assert all(c["reason"].startswith("kernel died") for c in r["checks"])
-
-
-@pytest.mark.parametrize("student", list(CHEATS))
-def test_cheats_are_flagged_and_withheld(graded, student):
-    r = row(graded, student)
-    assert r["status"] == "needs review" and r["points"] == 0.0, r
-    assert any(CHEATS[student][3] in line for line in r["review"]), r["review"]
-
-
-def test_cheats_would_have_scored(graded):
-    """The cheats work on nbgrader alone: what the review withholds is real."""
-    assert row(graded, "cheat_allclose")["auto_points"] == 2.0
-    assert row(graded, "cheat_transformer")["auto_points"] == 5.0
-
-
-def test_withheld_points_are_in_the_gradebook(graded):
-    from nbgrader.api import Gradebook
-
-    with Gradebook(f"sqlite:///{graded['course'] / 'gradebook.db'}") as gb:
-        flagged = gb.find_submission_notebook(TOY, TOY, "cheat_allclose")
-        assert flagged.flagged and flagged.score == 0.0
-        assert gb.find_submission_notebook(TOY, TOY, "c_solution").score == 5.0
-        assert gb.find_submission_notebook(TOY, TOY, "f_loop").score == 3.0
-
-
-def test_executed_notebooks_are_kept(graded):
-    executed = graded["course"] / "autograded" / "f_loop" / TOY / f"{TOY}.ipynb"
-    nb = nbformat.read(executed, as_version=4)
-    assert any(o.get("ename") == "CellTimeoutError" for c in nb.cells for o in c.get("outputs", []))
-
-
-def test_student_code_cannot_change_what_others_are_graded_against(graded):
-    course = graded["course"]
-    assert row(graded, "b_untouched")["points"] == 0.0   # graded after a_rewriter
-    assert nbformat.read(course / "source" / TOY / f"{TOY}.ipynb", as_version=4) == graded["source"]
-    assert {f"source/{TOY}/{TOY}.ipynb", "nbgrader_config.py"} <= set(graded["out"]["restored"])
-    assert any("restored" in line for line in graded["logs"])
-    code, log = exercises.run_nbgrader(course, ["export", "--to", str(course / "export.csv")])
-    assert code == 0, log
-    students = {s for s, a in graded["rows"] if a != "99_no_such_assignment"}
-    assert len(pd.read_csv(course / "export.csv")) == 2 * len(students)
-
-
-def test_competition_rerun_sees_training_files_only(graded):
-    course = graded["course"]
-    seen = json.loads((course / "autograded" / "p_probe" / COMP / "probe.json").read_text())
-    assert seen["files"] == ["movies.csv", "ratings_train.csv", "users.csv"]
-    assert seen["data_dir"] == [] and seen["fetch"].endswith("downloads off")
-    assert "LABKIT_MIRROR" not in seen["env"]
-    assert not [k for k, v in seen["env"].items() if str(course) in v or "ratings_test" in v]
-    assert str(course) not in seen["cwd"]
-
-
-def test_leaderboard_scores_the_rerun_on_the_hidden_test(graded):
-    board = {r["submission"]: r for r in graded["out"]["leaderboard"]}
-    assert board["c_solution"]["status"] == "ok" and board["c_solution"]["problems"] == []
-    # the stale file from home (one row) did not count: the re-run wrote one row per user
-    assert board["c_solution"]["events"] > 0
-    # the probe overwrote the hidden file on disk; the leaderboard used the copy read before
-    assert board["p_probe"]["ndcg@10"] == board["c_solution"]["ndcg@10"] > 0
-    assert board["z_bad_id"]["status"] == "ok"
-    assert any("MovieID 12345678901234567890 is not in movies.csv" in p for p in board["z_bad_id"]["problems"])
-    assert (graded["course"] / "competition" / "ratings_test.csv").read_bytes() == graded["test_bytes"]   # restored
-    saved = pd.read_csv(graded["course"] / "reports" / "leaderboard.csv")
-    assert set(saved.student) == {"c_solution", "p_probe", "z_bad_id"}
-
-
-def test_clearing_a_review_releases_the_points_and_a_notebook_timeout_kills(graded, tmp_path):
-    course = graded["course"]
-    with open(course / exercises.CLEARED_FILE, "a") as f:
-        f.write(f"cheat_allclose {TOY}\n")
-    out = exercises.grade(course, students=["cheat_allclose"], names=[TOY], cell_timeout=60, notebook_timeout=240,
-                          log=lambda *a: None)
-    (r,) = out["rows"]
-    assert (r["status"], r["points"]) == ("cleared after review", 2.0)
-    report = json.loads((course / "reports" / "grades.json").read_text())
-    assert len(report["grades"]) == len(graded["rows"]), "the other submissions stay in the reports"
-    assert {x["submission"] for x in report["leaderboard"]} == {"c_solution", "p_probe", "z_bad_id"}
+def test_toy_round_trip_through_nbgrader_and_bubblewrap(toy_course):
+    need_sandbox()
+    course, problems = toy_course
+    assert problems == {"*": []}
+    read = lambda folder, a: nbformat.read(course / folder / a / f"{a}.ipynb", as_version=4)  # noqa: E731
+    submit(course, "solution", toy.TOY, read("source", toy.TOY))
+    submit(course, "untouched", toy.TOY, read("release", toy.TOY))
+    submit(course, "solution", toy.COMP, read("source", toy.COMP))
+    out = grading.grade(course, exercises=toy.EXERCISES, competition_assignment=toy.COMP, workers=2,
+                        limits=sandbox.Limits(cell_timeout=60, notebook_timeout=240), log=lambda *a: None)
+    rows = {(r["student"], r["assignment"]): r for r in out["rows"]}
+    solved, untouched = rows["solution", toy.TOY], rows["untouched", toy.TOY]
+    assert (solved["points"], solved["status"], solved["notes"]) == (5.0, "graded", []), solved
+    assert untouched["points"] == 0.0 and {c["reason"] for c in untouched["checks"]} == {"NotImplementedError"}
+    assert untouched["notes"] == [], "no false 'locked cells edited' note"
+    assert rows["solution", toy.COMP]["points"] == 1.0
+    (entry,) = out["leaderboard"]
+    assert entry["submission"] == "solution" and entry["status"] == "ok" and entry["events"] > 0
+    # the trusted scores are nbgrader's: its gradebook and its export
     from nbgrader.api import Gradebook
 
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
-        nb = gb.find_submission_notebook(TOY, TOY, "cheat_allclose")
-        assert not nb.flagged and nb.score == 2.0
-        assert gb.find_submission_notebook(TOY, TOY, "c_solution").score == 5.0   # others kept
+        assert gb.find_submission_notebook(toy.TOY, toy.TOY, "solution").score == 5.0
+        assert gb.find_submission_notebook(toy.TOY, toy.TOY, "untouched").score == 0.0
+    code, log = grading.run_nbgrader(course, ["export", "--to", str(course / "export.csv")])
+    assert code == 0, log
+    assert len(pd.read_csv(course / "export.csv")) == 2 * 2
+    executed = (course / "autograded" / "solution" / toy.TOY / f"{toy.TOY}.ipynb").read_text()
+    assert "labkit probe" not in executed and "HIDDEN" not in executed
+    assert (course / "reports" / "grades.csv").is_file() and (course / "reports" / "leaderboard.csv").is_file()
+    code, log = grading.run_nbgrader(course, ["generate_feedback", "--force", toy.TOY])   # nbgrader's feedback
+    assert code == 0, log
+    html = (course / "feedback" / "solution" / toy.TOY / f"{toy.TOY}.html").read_text()
+    assert "Score: 5.0 / 5.0" in html and "add(DATA, DATA)" not in html
 
-    # a loop that ignores interrupts: the whole notebook is killed, its kernel too
-    pid_file = tmp_path / "kernel.pid"
-    source = graded["source"]
-    stubborn = edited(source, "add", before=(f"import os, signal\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\n"
-                                             "signal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"))
-    submit(course, "y_stubborn", TOY, stubborn)
-    out = exercises.grade(course, students=["y_stubborn"], cell_timeout=60, notebook_timeout=20,
-                          log=lambda *a: None)
-    (r,) = out["rows"]
-    assert r["status"] == "failed" and r["points"] == 0.0
-    assert all(c["reason"] == "timeout after 20 s for the whole notebook (killed)" for c in r["checks"])
-    import psutil
 
-    assert not psutil.pid_exists(int(pid_file.read_text())), "the kernel of a killed notebook must not survive"
+def test_no_sandbox_no_student_code(toy_course, monkeypatch):
+    """Where bubblewrap cannot run, grading refuses unless told plainly that it is unsafe."""
+    monkeypatch.setattr(sandbox, "unavailable", lambda: "bubblewrap is not installed (test)")
+    with pytest.raises(RuntimeError, match="--unsafe-no-sandbox"):
+        grading.Grader(toy_course[0], exercises=toy.EXERCISES)
+    assert grading.main(["grade", str(toy_course[0])]) == 2
+
+
+@pytest.mark.integration
+def test_one_submission_is_one_command_then_collect(toy_course, tmp_path):
+    """grade-one (what a Slurm array task or a Kubernetes Job runs) and collect (once, after)."""
+    need_sandbox()
+    import subprocess
+
+    course = toy_course[0]
+    submit(course, "batch", toy.TOY, nbformat.read(course / "source" / toy.TOY / f"{toy.TOY}.ipynb", as_version=4))
+    script = ("import sys; sys.path.insert(0, 'tests'); import grading_toy; from labkit.course import checks, grading; "
+              "checks.EXERCISES.update(grading_toy.EXERCISES); sys.exit(grading.main(sys.argv[1:]))")
+    result = tmp_path / "batch.json"
+    done = subprocess.run([sys.executable, "-c", script, "grade-one", str(course), "batch", toy.TOY, "--seed", "7",
+                           "--result", str(result)], cwd=grading.REPO_ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(result.read_text())["seed"] == 7
+    assert grading.main(["collect", str(course), str(result)]) == 0
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        assert gb.find_submission_notebook(toy.TOY, toy.TOY, "batch").score == 5.0

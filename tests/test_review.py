@@ -1,9 +1,9 @@
-"""labkit.review: tampering in students' cells is found and quoted; honest code is not flagged."""
+"""labkit.course.review: tampering in students' cells is found and quoted; honest code is not flagged."""
 
 import nbformat
 import pytest
 
-from labkit import review
+from labkit.course import review
 
 
 def cell(source, grade_id=None, kind=None, points=None):
