@@ -69,7 +69,7 @@ UNSEEN_BASELINES = ["popularity", "popularity_unseen", "itemknn", "ease"]
 EXPECTATIONS: dict[str, dict] = {
     "01_data_preparation": {
         "title": "Data preparation",
-        "source": "seed 000 (data part)",
+        "source": "U Kang, Deep Recommender System - Lab slides (SNU), data part",
         "protocol": "per-user first 80% train / last 20% test; windows feed 5, target 3, 10 negatives",
         "headline": ["interactions", "users", "items", "user_max_freq", "item_max_freq",
                      "train_instances", "test_users"],
@@ -90,7 +90,7 @@ EXPECTATIONS: dict[str, dict] = {
     },
     "02_lstm_sequential": {
         "title": "LSTM sequential recommender",
-        "source": "seed 000 (model part)",
+        "source": "U Kang, Deep Recommender System - Lab slides (SNU), model part",
         "protocol": "as 01; feed each user's last 5 training items, rank all items; the faithful LSTM keeps "
                     "seen items, the baselines (but plain popularity) skip them",
         "model": "lstm", "label": "LSTM (faithful)",
@@ -103,7 +103,7 @@ EXPECTATIONS: dict[str, dict] = {
     },
     "03_ranking_losses": {
         "title": "Personalised ranking losses: BPR and hinge",
-        "source": "d2l 16.5, settings of 16.6 (seed 004)",
+        "source": "Dive into Deep Learning, Personalized Ranking (d2l.ai 21.5; 16.5 in the older edition), settings of 21.6",
         "protocol": "leave-last-out, implicit; rank all non-training items; hit@k and AUC, ties count half",
         "model": "bpr", "label": "MF + BPR",
         "rows": ["hinge", "mf_tuned"] + LEAVE_LAST_OUT_BASELINES, "unseen": "popularity", "tuned": "mf_tuned",
@@ -116,7 +116,7 @@ EXPECTATIONS: dict[str, dict] = {
     },
     "04_neumf": {
         "title": "NeuMF",
-        "source": "d2l 16.6 (seed 004)",
+        "source": "Dive into Deep Learning, NeuMF (d2l.ai 21.6; 16.6 in the older edition)",
         "protocol": "leave-last-out, implicit, 1 sampled negative per positive, BPR; rank all non-training items",
         "model": "neumf", "label": "NeuMF",
         "rows": ["neumf_tuned", "mf_bpr"] + LEAVE_LAST_OUT_BASELINES, "unseen": "popularity", "tuned": "neumf_tuned",
@@ -129,7 +129,7 @@ EXPECTATIONS: dict[str, dict] = {
     },
     "05_caser": {
         "title": "Caser",
-        "source": "d2l 16.7 (seeds 001, 004)",
+        "source": "Dive into Deep Learning, Sequence-Aware Recommender Systems (d2l.ai 21.7; 16.7 in the older edition)",
         "protocol": "leave-last-out, L=5 windows, BPR; corrected evaluator (all non-training items, ties count "
                     "half); the source's numbers compared with d2l's evaluator",
         "model": "caser", "label": "Caser",
@@ -143,7 +143,7 @@ EXPECTATIONS: dict[str, dict] = {
     },
     "06_two_tower": {
         "title": "Two-tower (DSSM-style) recommender",
-        "source": "seed 003 (RePlay two-tower tutorial)",
+        "source": "Neural Networks for Recommendation Systems (a RePlay notebook)",
         "protocol": "min 20 per user; global time split 80/20, cold users/items dropped; test ratings >= 4; "
                     "trained on train (the source trained on test)",
         "model": "two_tower", "label": "two-tower (faithful)",
@@ -158,7 +158,7 @@ EXPECTATIONS: dict[str, dict] = {
     },
     "07_funk_svd": {
         "title": "Funk-SVD with the tutorial's query interface",
-        "source": "seed 002 (DataLab recommender tutorial)",
+        "source": "Shan-Hung Wu & DataLab, Recommender Systems Tutorial (NTHU, 2023)",
         "protocol": "per-user validation from the 5th-last positive (rating >= 4): one event per positive "
                     "validation rating, single-target NDCG@10 and Recall@10 (the source's numbers); the same "
                     "on the hidden test file (test_*), where every comparison is made",
@@ -177,7 +177,7 @@ EXPECTATIONS: dict[str, dict] = {
     },
     "08_comparison": {
         "title": "Comparison and reproduction report",
-        "source": "all seeds",
+        "source": "all of the above",
         "protocol": "reads the records of the executed notebooks 01-07",
         "floors": [],
     },
