@@ -61,6 +61,27 @@ def _display(text: str, entries: list[dict], html: str | None = None) -> bool:
     return True
 
 
+_RUNNING = {}   # the history key of the running cell's output, set before every cell (see _cell_stdout)
+
+
+def _watch_cells() -> None:
+    """In IPython, note before every cell where its printed output will be kept: under the cell's
+    number when the cell is stored in the history (JupyterLab, papermill), under the number of the
+    last stored one when it is not (nbval runs cells with ``store_history=False``, so all of its
+    cells share that key: what was kept there before the cell is skipped)."""
+    shell = sys.modules["IPython"].get_ipython() if "IPython" in sys.modules else None
+    if shell is None or getattr(shell, "_labkit_watched", False):
+        return
+
+    def before(info):
+        key = shell.execution_count - 1 if getattr(info, "store_history", True) else shell.execution_count
+        _RUNNING.update(key=key, start=0)
+        _RUNNING["start"] = len(_cell_stdout())   # unstored cells share one key: skip what is there
+
+    shell.events.register("pre_run_cell", before)
+    shell._labkit_watched = True
+
+
 def _cell_stdout() -> str:
     """Return what the running notebook cell has printed so far, or '' outside IPython.
 
@@ -70,9 +91,10 @@ def _cell_stdout() -> str:
     outputs = getattr(getattr(shell, "history_manager", None), "outputs", None)
     if not outputs:
         return ""
-    cell = shell.execution_count - 1   # IPython counts the running cell before running it
-    return "".join("".join(map(str, o.bundle.get("stream", []))) for o in outputs.get(cell, [])
+    cell = _RUNNING.get("key", shell.execution_count - 1)
+    text = "".join("".join(map(str, o.bundle.get("stream", []))) for o in outputs.get(cell, [])
                    if o.output_type == "out_stream")
+    return text[_RUNNING.get("start", 0):]
 
 
 def already_printed(name: str, shown: str, printed: str) -> bool:
@@ -222,3 +244,5 @@ def notebook_errors(notebook) -> list[str]:
     return [f"{o.get('ename')}: {o.get('evalue')}" for c in nb.get("cells", [])
             for o in c.get("outputs", []) if o.get("output_type") == "error"]
 
+
+_watch_cells()

@@ -115,3 +115,31 @@ def test_normalise_changes_only_the_metadata(tmp_path):
     path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")   # the committed files' style
     assert kernel.normalise(path) and not kernel.normalise(path)
     assert path.read_text() == src.read_text()
+
+
+def test_record_hides_the_same_lines_when_cells_are_not_stored_in_the_history():
+    """nbval re-runs cells with store_history=False: record must show what it shows under papermill."""
+    import jupyter_client
+
+    km, kc = jupyter_client.manager.start_new_kernel(kernel_name="deeprec")
+
+    def run(code):
+        msg_id, shown = kc.execute(code, store_history=False), []
+        while True:
+            msg = kc.get_iopub_msg(timeout=120)
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            if msg["msg_type"] == "display_data":
+                shown.append(msg["content"]["data"]["text/plain"])
+            if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                return shown
+
+    try:
+        run("from labkit.results import record")
+        for _ in range(2):   # unstored cells share one history entry: the second must not see the first's print
+            assert run("print('num of users: 1,943'); record('users', 1943); record('chosen_epochs', 5)") == \
+                ["", "chosen_epochs = 5"]
+        assert run("record('users', 1943)") == ["users = 1943"]
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
