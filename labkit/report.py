@@ -587,6 +587,8 @@ def search_cells(entry: dict, prefix: str) -> tuple:
     ('lr=0.01', 12, 3.5)
     >>> search_cells({"notebook": "03_ranking_losses", "records": {}}, "bpr")
     ('as published', 1, None)
+    >>> search_cells({"notebook": "05_caser", "records": {"caser_tuned/trials": 0}}, "caser_tuned")[0]
+    'no search recorded (make tune): the as-published settings'
     """
     exp, records = EXPECTATIONS.get(entry["notebook"], {}), entry["records"]
     if prefix == exp.get("model") or prefix in ("hinge", "caser_d2l_evaluator", "mf_bpr", "funk_svd_chosen_epochs"):
@@ -594,7 +596,10 @@ def search_cells(entry: dict, prefix: str) -> tuple:
     cpu = records.get(f"{prefix}/cpu_minutes")
     if cpu is None and prefix in LEAVE_LAST_OUT_BASELINES + UNSEEN_BASELINES + ["transition", "transitions"]:
         cpu = records.get("baselines/cpu_minutes")
-    return (records.get(f"{prefix}/config", ""), records.get(f"{prefix}/trials"), cpu)
+    config, trials = records.get(f"{prefix}/config", ""), records.get(f"{prefix}/trials")
+    if trials == 0:   # labkit/tuning.json has no search for this notebook and dataset
+        config = "no search recorded (make tune): the as-published settings"
+    return (config, trials, cpu)
 
 
 def protocol_markdown(entry: dict) -> list[str]:
