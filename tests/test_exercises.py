@@ -56,6 +56,15 @@ def test_every_other_code_cell_is_locked(source):
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=IDS)
+def test_locked_cells_say_so(source):
+    """A student sees which cells are locked: each locked code cell's first line is "# LOCKED: ..."."""
+    nb = nbformat.read(source, as_version=4)
+    locked = [c for c in nb.cells if c.cell_type == "code" and nbgrader_meta(c).get("locked")]
+    assert locked and all(c.source.startswith("# LOCKED: ") for c in locked), \
+        [c.source.splitlines()[0] for c in locked if not c.source.startswith("# LOCKED: ")]
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=IDS)
 def test_review_passes_the_solutions(source):
     """An honest notebook (the instructor's own solutions) is not flagged."""
     nb = nbformat.read(source, as_version=4)
