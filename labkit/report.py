@@ -38,8 +38,11 @@ ML1M_NOTEBOOKS = ["01_data_preparation", "02_lstm_sequential", "07_funk_svd"]
 # same code path at full data size, with two epochs per training run instead of every epoch of every
 # configuration, which is enough to measure the time per epoch. `make run-1m` runs them at full
 # parameters and keeps its result in BENCHMARKS (date, commit), which every report then shows.
-QUICK_1M = {"02_lstm_sequential": {"EPOCHS": 2, "MAX_EPOCHS": 2, "PATIENCE": 1},
-            "07_funk_svd": {"N_EPOCHS": 2, "MAX_EPOCHS": 2, "PATIENCE": 1, "LOOP_SAMPLE": 100}}
+# The ML-1M-sized pass CI runs (``make run-1m-quick``): the full data through the same code, two epochs
+# per training run, one seed and one point of each baseline's grid (the grids' cost is not per epoch).
+QUICK_1M = {"02_lstm_sequential": {"EPOCHS": 2, "MAX_EPOCHS": 2, "PATIENCE": 1, "EASE_LAMBDAS": [500.0]},
+            "07_funk_svd": {"N_EPOCHS": 2, "MAX_EPOCHS": 2, "PATIENCE": 1, "LOOP_SAMPLE": 100,
+                            "EASE_LAMBDAS": [300.0], "SEEDS": [0]}}
 BENCHMARKS = Path(__file__).resolve().parent / "benchmarks.json"
 
 # Per notebook (file stem): its source and protocol; ``model``: the record prefix of the
@@ -710,7 +713,7 @@ def keep_benchmark(report_json: Path, benchmarks: Path = BENCHMARKS) -> dict:
 
 
 def write_report(entries: list[dict], build: Path, seed_note: str = "", figure: str | None = None,
-                 preset: str = "full") -> tuple[Path, Path]:
+                 preset: str = "full", jobs: int = 1) -> tuple[Path, Path]:
     """Write ``report.json`` and ``report.md`` into ``build`` and return their paths.
 
     >>> write_report([], Path("/tmp/labkit-report-doctest"))[1].name
@@ -719,7 +722,7 @@ def write_report(entries: list[dict], build: Path, seed_note: str = "", figure: 
     build.mkdir(parents=True, exist_ok=True)
     env = environment()
     payload = {"generated": time.strftime("%Y-%m-%d %H:%M:%S"), "environment": env, "preset": preset,
-               "notebooks": entries}
+               "jobs": jobs, "notebooks": entries}
     json_path = build / "report.json"
     json_path.write_text(json.dumps(payload, indent=2, default=str))
 
@@ -727,7 +730,9 @@ def write_report(entries: list[dict], build: Path, seed_note: str = "", figure: 
     lines = ["# Reproduction report", "",
              f"Generated {payload['generated']} on {env['cpus']} CPUs ({env['machine']}), GPU: {env['gpu']}. "
              f"numpy {env['numpy']}, pandas {env['pandas']}, tensorflow {tf}, "
-             f"torch {env['torch']}, mxnet {env['mxnet']}, Python {env['python']}." + seed_note, ""]
+             f"torch {env['torch']}, mxnet {env['mxnet']}, Python {env['python']}." + seed_note
+             + (f" The notebooks ran {jobs} at a time: their wall times and times per epoch include that sharing "
+                f"of the CPUs (`make run RUN_JOBS=1` for times of one notebook alone)." if jobs > 1 else ""), ""]
     lines += _summary_table(entries)
     rows = comparison_rows(entries)
     if rows:
@@ -824,60 +829,112 @@ def compare(a: Path, b: Path, digits: int = 4) -> list[str]:
             if va.get((nb, k)) != vb.get((nb, k))]
 
 
-def run(build: Path, only: list[str] | None = None, dataset: str = "auto", quick: bool = False) -> int:
+def _execute_timed(path: Path, out: Path, params: dict) -> tuple[str | None, float]:
+    """Execute one notebook (``execute``); return (the failing cell's error or None, wall seconds)."""
+    from papermill.exceptions import PapermillExecutionError
+
+    start = time.perf_counter()
+    try:
+        execute(path, out, params)
+    except PapermillExecutionError as exc:
+        return f"{exc.ename}: {exc.evalue}", time.perf_counter() - start
+    return None, time.perf_counter() - start
+
+
+def run(build: Path, only: list[str] | None = None, dataset: str = "auto", quick: bool = False,
+        jobs: int = 1) -> int:
     """Execute every notebook at full scale into ``build/full``, write the report; return an exit code.
 
     ``dataset`` is passed as ``DATASET`` to every notebook that takes it; 08 reads ``build/full``.
     ``quick`` adds the ``QUICK_1M`` parameters (two epochs per training run, full data). A full
-    pass on ``synthetic-1m`` keeps its times in ``BENCHMARKS``.
+    pass on ``synthetic-1m`` keeps its times in ``BENCHMARKS``. ``jobs`` > 1 runs that many lessons
+    at a time (each in its own kernel; the longest of the last run first) and says so in the report,
+    since their times then include the sharing; a notebook that reads the others' results (08)
+    runs after them.
 
     Example::
 
         run(Path("build"))   # 0 when every notebook ran and every floor held
     """
-    from papermill.exceptions import PapermillExecutionError
+    from .frameworks import lesson_unavailable
 
     build = Path(build).resolve()
-    entries = []
+    entries, todo = {}, []
     for path in discover():
         if only and path.stem not in only:
             continue
-        from .frameworks import lesson_unavailable
-
         why = lesson_unavailable(path)
         if why:  # needs a framework this machine cannot have (MXNet on a Mac): skipped with the reason, not failed
             print(f"[make run] {path.name}: skipped: {why}", flush=True)
             (build / "full" / path.name).unlink(missing_ok=True)  # no earlier run's result may stand in for it
-            entries.append({**summarise(path.stem, Path(os.devnull), None), "status": f"skipped: {why}",
-                            "floors": [], "facts": [], "skipped": why})
+            entries[path] = {**summarise(path.stem, Path(os.devnull), None), "status": f"skipped: {why}",
+                             "floors": [], "facts": [], "skipped": why}
             continue
-        out = build / "full" / path.name
         names = parameter_names(path)
         params = {"DATASET": dataset} if "DATASET" in names else {}
         if "BUILD_DIR" in names:
             params["BUILD_DIR"] = str(build / "full")
         if quick:
             params.update(QUICK_1M.get(path.stem, {}))
-        print(f"[make run] {path.name} {params} ...", flush=True)
-        error, start = None, time.perf_counter()
-        try:
-            execute(path, out, params)
-        except PapermillExecutionError as exc:
-            error = f"{exc.ename}: {exc.evalue}"
-        wall = time.perf_counter() - start
+        todo.append((path, build / "full" / path.name, params))
+
+    def done(path, out, error, wall):
         entry = summarise(path.stem, out, wall, error)
         print(f"[make run] {path.name}: {entry['status']} on {entry['dataset']} in {wall:.0f}s", flush=True)
-        entries.append(entry)
+        entries[path] = entry
+
+    later = [t for t in todo if "BUILD_DIR" in t[2]]
+    lessons = [t for t in todo if t not in later]
+    # the same batch mode for every kernel, set once for all of them (``execute`` restores what it found)
+    saved = {k: os.environ.get(k) for k in ("LABKIT_BATCH", "MPLBACKEND")}
+    os.environ["LABKIT_BATCH"] = "1"
+    os.environ.pop("MPLBACKEND", None)
+    try:
+        _run_all(lessons, later, jobs, build, done)
+    finally:
+        for k, v in saved.items():
+            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+    entries = [entries[p] for p in discover() if p in entries]
     figure = write_figure(entries, build / "report.png")
-    json_path, md = write_report(entries, build, figure=figure, preset="quick" if quick else "full")
+    json_path, md = write_report(entries, build, figure=figure, preset="quick" if quick else "full",
+                                 jobs=jobs if jobs > 1 and len(lessons) > 1 else 1)
     print(f"[make run] report: {md}")
     bad = [e["notebook"] for e in entries if e["status"] in ("failed", "floor missed")]
     if dataset == "synthetic-1m" and not quick and not bad:
-        keep_benchmark(json_path)
-        print(f"[make run] times kept in {BENCHMARKS.relative_to(REPO_ROOT)} (commit it to keep them in the report)")
+        if jobs > 1:
+            print("[make run] times not kept: notebooks shared the CPUs (run with one job to keep them)")
+        else:
+            keep_benchmark(json_path)
+            print(f"[make run] times kept in {BENCHMARKS.relative_to(REPO_ROOT)} (commit it to keep them in the report)")
     if bad:
         print(f"[make run] FAILED: {', '.join(bad)}", file=sys.stderr)
     return 1 if bad else 0
+
+
+def _run_all(lessons: list, later: list, jobs: int, build: Path, done) -> None:
+    """Execute ``lessons`` (``jobs`` at a time, the longest of the last run first), then ``later``
+    one by one; call ``done(path, out, error, wall)`` as each ends."""
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    if jobs > 1 and len(lessons) > 1:
+        last = {}
+        if (build / "report.json").exists():
+            try:
+                last = {e["notebook"]: e.get("wall_s") or 0
+                        for e in json.loads((build / "report.json").read_text())["notebooks"]}
+            except (ValueError, KeyError):
+                last = {}
+        lessons.sort(key=lambda t: -(last.get(t[0].stem) or 0))
+        print(f"[make run] {jobs} at a time: " + ", ".join(f"{p.name} {params}" for p, _, params in lessons), flush=True)
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            futures = {pool.submit(_execute_timed, path, out, params): (path, out) for path, out, params in lessons}
+            for future in as_completed(futures):
+                done(*futures[future], *future.result())
+    else:
+        later = lessons + later
+    for path, out, params in later:
+        print(f"[make run] {path.name} {params} ...", flush=True)
+        done(path, out, *_execute_timed(path, out, params))
 
 
 def main(argv=None) -> int:
@@ -890,9 +947,11 @@ def main(argv=None) -> int:
     parser.add_argument("--dataset", default="auto", help="DATASET for every notebook that takes it (default: auto)")
     parser.add_argument("--quick", action="store_true",
                         help="with run: two epochs per training run (QUICK_1M), full data: times per epoch")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="with run: lessons executed at a time (default 1: times of one notebook alone)")
     args = parser.parse_args(argv)
     if args.command == "run":
-        return run(args.build, args.only, args.dataset, args.quick)
+        return run(args.build, args.only, args.dataset, args.quick, max(1, args.jobs))
     if args.command == "compare":
         diffs = compare(*args.files)
         print("\n".join(diffs) if diffs else "identical to the printed precision (timings ignored)")

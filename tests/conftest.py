@@ -9,6 +9,21 @@ import pytest
 
 from labkit import data
 
+# The longest work first, so that pytest-xdist's workers end together (`make test`): each lesson's group
+# (its smoke run and nbval, the longest lessons first), then the tests that mostly wait (the package
+# index, sandboxes, fresh interpreters), then the rest in file order.
+SLOW_FIRST = ["[07_funk_svd]", "[06_two_tower]", "[02_lstm_sequential]", "[04_neumf]", "[03_ranking_losses]",
+              "[05_caser]", "[01b_baselines]", "[01_data_preparation]", "requirements_resolve", "toy_round_trip",
+              "seed_everything_makes_each_framework_repeat", "hidden_mxnet_skips", "make_lab", "tests/test_gpu_path.py"]
+
+
+def pytest_collection_modifyitems(config, items):
+    def rank(item):
+        return next((i for i, key in enumerate(SLOW_FIRST) if key in item.nodeid), len(SLOW_FIRST))
+
+    items.sort(key=rank)  # stable: each group's tests and the rest keep their order
+
+
 # The offline MovieLens mirror the tests that need real data read: $LABKIT_MIRROR (CI sets it), read
 # here at import, before fixtures such as `isolated` unset it. None when unset.
 REAL_MIRROR = data.mirror_dir()

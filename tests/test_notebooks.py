@@ -7,6 +7,9 @@ notebook is picked up without touching this file. Executed copies land in ``buil
 
 import json
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -82,10 +85,22 @@ def executed():
             out = SMOKE / path.name
             params = report.notebook_metadata(path)["smoke"]
             error = None
+            # A lesson that does not need MXNet runs with it hidden (as on a Mac): this run also checks that
+            # it runs without it, so `make test-without-mxnet` need not execute it again. nbval re-runs it
+            # with MXNet present.
+            hide = "mxnet" not in report.notebook_metadata(path).get("requires", [])
+            saved = os.environ.get("LABKIT_HIDE_MXNET")
+            if hide:
+                os.environ["LABKIT_HIDE_MXNET"] = "1"
             try:
                 report.execute(path, out, params, timeout=1800)
             except Exception as exc:  # papermill's execution error: report the failing cell
                 error = f"{type(exc).__name__}: {exc}"
+            finally:
+                if hide and saved is None:
+                    os.environ.pop("LABKIT_HIDE_MXNET")
+                elif hide:
+                    os.environ["LABKIT_HIDE_MXNET"] = saved
             cache[path] = (out, error)
         return cache[path]
 
@@ -123,6 +138,25 @@ def test_smoke_run_outputs_are_tidy_and_keep_their_figures(path, executed):
     plots = [c for c in code if "plt.show()" in "".join(c["source"])]
     without = [n for n, c in enumerate(plots) if not any("image/png" in o.get("data", {}) for o in c.get("outputs", []))]
     assert not without, f"{len(without)} of {len(plots)} plotting cells have no figure in the executed notebook"
+
+
+@pytest.mark.parametrize("path", executions(NOTEBOOKS))
+def test_smoke_run_reproduces_under_nbval(path, executed):
+    """nbval re-runs the executed notebook (with MXNet present, in batch mode) and compares the outputs of
+    the cells tagged ``nbval-check-output``: the same seed prints the same results. It runs here, in the
+    notebook's own group, so that under pytest-xdist the re-runs share the workers with everything else
+    (``make nbval`` runs the same on every notebook in ``build/smoke``)."""
+    out, error = executed(path)
+    if error:
+        pytest.skip("the smoke run failed; see test_smoke_run_records_sane_metrics")
+    env = {k: v for k, v in os.environ.items() if k not in ("MPLBACKEND", "LABKIT_HIDE_MXNET")}
+    env["LABKIT_BATCH"] = "1"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-o", "addopts=", "-q", "--nbval-lax",
+         "--nbval-kernel-name", report.KERNEL, "--nbval-cell-timeout", "900", str(out)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
+    assert proc.returncode == 0, f"nbval on {out.name}:\n{proc.stdout[-6000:]}{proc.stderr[-2000:]}"
+    assert " passed" in proc.stdout.splitlines()[-1], proc.stdout[-2000:]
 
 
 @pytest.mark.parametrize("path", executions(WITH_FACTS))

@@ -192,6 +192,7 @@ def _pins(lock: str) -> dict[str, str]:
     return dict(line.split("==", 1) for line in lock.splitlines() if "==" in line and not line.startswith("#"))
 
 
+@pytest.mark.xdist_group("resolutions")  # one worker resolves every target once (module fixture), not each worker
 @pytest.mark.parametrize("target", TARGETS, ids=[f"{p}-py{v}" for p, v in TARGETS])
 def test_requirements_resolve_from_wheels(target, resolutions):
     out = resolutions[target]
@@ -330,6 +331,37 @@ def test_make_run_lists_the_mxnet_lessons_as_skipped_with_the_reason(tmp_path, m
             assert f"| skipped: {entry['notebook']}.ipynb needs mxnet: " in md  # the report's table gives the reason
         else:
             assert not entry["status"].startswith("skipped") and not entry.get("skipped")
+
+
+def test_make_run_with_two_jobs_runs_the_lessons_two_at_a_time_and_08_after_them(tmp_path, monkeypatch):
+    """RUN_JOBS=2 (CI): two kernels at a time, 08 (which reads the others) only once they have all ended,
+    the report in lesson order and saying that the times include the sharing."""
+    log = tmp_path / "log"
+
+    def fake_execute(path, out, parameters, timeout=None):  # runs in a worker process (forked: patched there too)
+        with open(log, "a") as f:
+            f.write(f"start {path.stem} {os.getpid()} {time.time()}\n")
+        time.sleep(0.3)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, out)
+        with open(log, "a") as f:
+            f.write(f"end {path.stem} {os.getpid()} {time.time()}\n")
+        return 0.3
+
+    monkeypatch.setattr(report, "execute", fake_execute)
+    monkeypatch.delenv("LABKIT_BATCH", raising=False)
+    report.run(tmp_path, only=["01_data_preparation", "01b_baselines", "06_two_tower", "08_comparison"], jobs=2)
+    events = [line.split() for line in log.read_text().splitlines()]
+    start = {stem: float(t) for kind, stem, _, t in events if kind == "start"}
+    end = {stem: float(t) for kind, stem, _, t in events if kind == "end"}
+    lessons = ["01_data_preparation", "01b_baselines", "06_two_tower"]
+    assert len({pid for kind, stem, pid, _ in events if stem in lessons}) == 2, "two worker processes"
+    assert max(start[s] for s in lessons[:2]) < min(end[s] for s in lessons[:2]), "two lessons at once"
+    assert start["08_comparison"] >= max(end[s] for s in lessons), "08 runs after the lessons it reads"
+    payload = json.loads((tmp_path / "report.json").read_text())
+    assert [e["notebook"] for e in payload["notebooks"]] == lessons + ["08_comparison"] and payload["jobs"] == 2
+    assert "ran 2 at a time" in (tmp_path / "report.md").read_text()
+    assert "LABKIT_BATCH" not in os.environ, "the batch mode is set for the kernels only, then restored"
 
 
 # --------------------------------------------------------------------------- the course environment
