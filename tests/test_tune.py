@@ -37,6 +37,24 @@ def test_stopping_patience_and_the_budget_flag():
     assert stops[-1] and not any(stops[:-1]) and s.still_improving
 
 
+def test_stopping_patience_starts_only_after_the_first_improvement_on_epoch_one():
+    # 04's search: trials flat at their epoch-1 value were stopped at epoch 8 ("best epoch 1").
+    # Patience counts only once a later epoch beat epoch 1; a trial flat until epoch 12 that then
+    # rises is never stopped while rising.
+    s = tune.Stopping(max_epochs=30, patience=5, min_epochs=8)
+    late = [0.05] * 12 + [0.06, 0.07, 0.08]
+    assert not any(s.update(v) for v in late)
+    assert s.best_epoch == 15 and not s.never_improved
+    # A trial that never beats its first epoch ends at the warm-up limit, flagged, not "still improving".
+    s = tune.Stopping(max_epochs=30, patience=5, min_epochs=8, warmup_limit=15)
+    stops = [s.update(v) for v in [0.05] + [0.04] * 14]
+    assert stops == [False] * 14 + [True] and s.never_improved and not s.still_improving
+    # Once warmed up, the usual patience: improved at epoch 2, stopped 5 epochs after its best (min 8).
+    s = tune.Stopping(max_epochs=30, patience=5, min_epochs=8, warmup_limit=15)
+    stops = [s.update(v) for v in [0.05, 0.06] + [0.055] * 10]
+    assert stops.index(True) == 7 and s.best_epoch == 2 and not s.never_improved
+
+
 def test_search_runs_every_configuration_and_chooses_on_validation(capsys):
     def trial(config, stopping):
         for epoch in range(1, 100):
