@@ -65,8 +65,21 @@ def test_search_runs_every_configuration_and_chooses_on_validation(capsys):
     assert [t["config"]["lr"] for t in trials] == [0.1, 0.3, 0.2]
     assert [t["best_epoch"] for t in trials] == [4, 4, 4] and all(t["epochs"] == 9 for t in trials)
     assert capsys.readouterr().out.count(tune.PREFIX) == 3
+    assert not any(t["never_improved"] for t in trials)
     entry = tune.make_entry("nb", "ds", {"lr": [0.1, 0.3, 0.2]}, trials, "score", 20)
     assert entry["choice"]["config"] == {"lr": 0.3} and entry["choice"]["epochs"] == 4
+
+
+def test_search_records_a_trial_that_never_beat_its_first_epoch(capsys):
+    def trial(config, stopping):
+        for epoch in range(1, 100):
+            if stopping.update(1.0 / epoch):      # falling from the start: never better than epoch 1
+                break
+
+    [t] = tune.search({"lr": [0.1]}, trial, "score", max_epochs=30)
+    assert t["never_improved"] and t["epochs"] == tune.WARMUP_LIMIT and not t["still_improving"]
+    assert "never better than its first epoch" in capsys.readouterr().out
+    assert tune.make_entry("nb", "ds", {"lr": [0.1]}, [t], "score")["never_improved"] == 1
 
 
 def test_shrinkage_zero_is_labkit_item_knn():
