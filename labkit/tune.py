@@ -80,7 +80,7 @@ class Stopping:
     a flat or falling curve, e.g. a model stuck at a constant output). So patience never judges a
     model that has not yet left its starting point. ``best_epoch`` / ``best`` are the best so far
     (1-based, the first of equals); ``still_improving`` is True when the budget stopped a run whose
-    best epoch was within ``patience`` of the end (the rule had not fired).
+    best epoch was within ``patience`` of the end (the rule had not fired) and beat the first.
 
     >>> s = Stopping(max_epochs=10, patience=2, min_epochs=0)
     >>> [s.update(v) for v in (0.1, 0.3, 0.2, 0.25)]
@@ -127,7 +127,8 @@ class Stopping:
 
     @property
     def still_improving(self) -> bool:
-        return self.epochs >= self.max_epochs and self.epochs - self.best_epoch < self.patience
+        return (self.epochs >= self.max_epochs and self.epochs - self.best_epoch < self.patience
+                and not self.never_improved)
 
 
 def search(space: dict, trial, metric: str, n: int = TRIALS, max_epochs: int = MAX_EPOCHS, seed: int = 0,

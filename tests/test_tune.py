@@ -49,6 +49,9 @@ def test_stopping_patience_starts_only_after_the_first_improvement_on_epoch_one(
     s = tune.Stopping(max_epochs=30, patience=5, min_epochs=8, warmup_limit=15)
     stops = [s.update(v) for v in [0.05] + [0.04] * 14]
     assert stops == [False] * 14 + [True] and s.never_improved and not s.still_improving
+    # A budget shorter than the patience (smoke runs): a flat trial is not "still improving".
+    s = tune.Stopping(max_epochs=2, patience=5, min_epochs=2, warmup_limit=2)
+    assert [s.update(v) for v in (0.05, 0.04)] == [False, True] and s.never_improved and not s.still_improving
     # Once warmed up, the usual patience: improved at epoch 2, stopped 5 epochs after its best (min 8).
     s = tune.Stopping(max_epochs=30, patience=5, min_epochs=8, warmup_limit=15)
     stops = [s.update(v) for v in [0.05, 0.06] + [0.055] * 10]
