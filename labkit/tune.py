@@ -3,9 +3,11 @@
 Every model notebook searches its own small space of hyper-parameters on the protocol's
 validation split with the same budget: ``TRIALS`` configurations (``configurations``: the whole
 grid when it is that small, otherwise a seeded sample of it), each trained under the same early
-stopping rule (``Stopping``: at most ``MAX_EPOCHS`` epochs, stop after ``PATIENCE`` epochs without
-a better validation score, never before ``MIN_EPOCHS``). A trial whose best epoch is within
-``PATIENCE`` of the budget is flagged ``still_improving``: the budget, not the rule, stopped it.
+stopping rule (``Stopping``: at most ``MAX_EPOCHS`` epochs; patience starts only once a later epoch
+beat the first epoch's validation score (the warm-up is over), then stop after ``PATIENCE`` epochs
+without a better one, never before ``MIN_EPOCHS``; a trial that has not beaten its first epoch
+after ``WARMUP_LIMIT`` epochs ends there, flagged ``never_improved``). A trial whose best epoch is
+within ``PATIENCE`` of the budget is flagged ``still_improving``: the budget, not the rule, stopped it.
 
 ``make tune`` (``python -m labkit.tune run``) executes the notebooks with ``TUNE=True``: each runs
 its search with its own model code, skips the test, and records the search (``record_search``).
@@ -39,7 +41,8 @@ import numpy as np
 TRIALS = 12          # configurations per model, the same for every model
 MAX_EPOCHS = 30      # the budget of one trial
 PATIENCE = 5         # epochs without a better validation score before stopping
-MIN_EPOCHS = 8       # never stop earlier (a model still warming up is not judged)
+MIN_EPOCHS = 8       # never stop earlier
+WARMUP_LIMIT = 15    # a trial not better than its first epoch after this many epochs ends ("never improved")
 EASE_LAMBDAS = (10.0, 30.0, 100.0, 300.0, 500.0, 1000.0, 3000.0, 10000.0)
 KNN_GRID = {"neighbours": [20, 50, 100, 200], "shrinkage": [0.0, 10.0, 100.0]}
 SMOKE = {"TUNE_TRIALS": 2, "TUNE_MAX_EPOCHS": 2}   # what `make tune SMOKE=1` injects besides TUNE
@@ -68,12 +71,16 @@ def configurations(space: dict, n: int = TRIALS, seed: int = 0) -> list[dict]:
 
 @dataclass
 class Stopping:
-    """The one early-stopping rule. Call ``update(score)`` after each epoch; it returns True to stop.
+    """The one early-stopping rule, warm-up aware. Call ``update(score)`` after each epoch; it
+    returns True to stop.
 
-    Stops after ``max_epochs``, or once ``patience`` epochs passed without a better score and at
-    least ``min_epochs`` ran. ``best_epoch`` / ``best`` are the best so far (1-based);
-    ``still_improving`` is True when the budget stopped a run whose best epoch was within
-    ``patience`` of the end (the rule had not fired).
+    Stops after ``max_epochs``; or, once the warm-up is over (some epoch scored strictly better than
+    the first), after ``patience`` epochs without a better score, with at least ``min_epochs`` run;
+    or, if no epoch has beaten the first after ``warmup_limit`` epochs, there (``never_improved``:
+    a flat or falling curve, e.g. a model stuck at a constant output). So patience never judges a
+    model that has not yet left its starting point. ``best_epoch`` / ``best`` are the best so far
+    (1-based, the first of equals); ``still_improving`` is True when the budget stopped a run whose
+    best epoch was within ``patience`` of the end (the rule had not fired) and beat the first.
 
     >>> s = Stopping(max_epochs=10, patience=2, min_epochs=0)
     >>> [s.update(v) for v in (0.1, 0.3, 0.2, 0.25)]
@@ -82,17 +89,23 @@ class Stopping:
     (2, 0.3, 4, False)
     >>> s = Stopping(max_epochs=3, patience=2, min_epochs=0); [s.update(v) for v in (1, 2, 3)][-1], s.still_improving
     (True, True)
+    >>> s = Stopping(max_epochs=10, patience=2, min_epochs=0, warmup_limit=4)
+    >>> [s.update(v) for v in (0.5, 0.5, 0.4, 0.5)], s.never_improved
+    ([False, False, False, True], True)
     """
 
     max_epochs: int = MAX_EPOCHS
     patience: int = PATIENCE
     min_epochs: int = MIN_EPOCHS
+    warmup_limit: int = WARMUP_LIMIT
     scores: list = field(default_factory=list)
 
     def update(self, score: float) -> bool:
         self.scores.append(float(score))
         if self.epochs >= self.max_epochs:
             return True
+        if self.best_epoch == 1:          # still warming up: nothing has beaten the first epoch yet
+            return self.epochs >= self.warmup_limit
         return self.epochs >= self.min_epochs and self.epochs - self.best_epoch >= self.patience
 
     @property
@@ -108,8 +121,14 @@ class Stopping:
         return max(self.scores) if self.scores else float("nan")
 
     @property
+    def never_improved(self) -> bool:
+        """True when more than one epoch ran and none scored better than the first."""
+        return self.epochs > 1 and self.best_epoch == 1
+
+    @property
     def still_improving(self) -> bool:
-        return self.epochs >= self.max_epochs and self.epochs - self.best_epoch < self.patience
+        return (self.epochs >= self.max_epochs and self.epochs - self.best_epoch < self.patience
+                and not self.never_improved)
 
 
 def search(space: dict, trial, metric: str, n: int = TRIALS, max_epochs: int = MAX_EPOCHS, seed: int = 0,
@@ -119,7 +138,8 @@ def search(space: dict, trial, metric: str, n: int = TRIALS, max_epochs: int = M
     ``trial`` trains one configuration on the training part of the validation split, calling
     ``stopping.update(validation score)`` after every epoch and stopping when it returns True.
     Each returned trial: config, value (best validation ``metric``), best_epoch, epochs,
-    still_improving, seconds (wall) and cpu_seconds (this process). One ``[tune]`` line per trial.
+    still_improving, never_improved (see ``Stopping``), seconds (wall) and cpu_seconds (this
+    process). One ``[tune]`` line per trial.
 
     >>> def trial(config, stopping):
     ...     for epoch in range(1, 100):
@@ -134,17 +154,20 @@ def search(space: dict, trial, metric: str, n: int = TRIALS, max_epochs: int = M
     configs = configurations(space, n, seed)
     trials = []
     for number, config in enumerate(configs, 1):
-        stopping = Stopping(max_epochs=max_epochs, min_epochs=min(MIN_EPOCHS, max_epochs))
+        stopping = Stopping(max_epochs=max_epochs, min_epochs=min(MIN_EPOCHS, max_epochs),
+                            warmup_limit=min(WARMUP_LIMIT, max_epochs))
         wall, cpu = time.perf_counter(), time.process_time()
         trial(config, stopping)
         row = {"config": config, "value": stopping.best, "best_epoch": stopping.best_epoch,
                "epochs": stopping.epochs, "still_improving": stopping.still_improving,
+               "never_improved": stopping.never_improved,
                "seconds": round(time.perf_counter() - wall, 2), "cpu_seconds": round(time.process_time() - cpu, 2)}
         trials.append(row)
         text = ", ".join(f"{k}={v}" for k, v in config.items())
         print(f"{PREFIX} {name + ' ' if name else ''}{number}/{len(configs)} {text}: {metric} {row['value']:.4f} "
               f"at epoch {row['best_epoch']} of {row['epochs']}"
               + (" (still improving at the budget)" if row["still_improving"] else "")
+              + (" (never better than its first epoch)" if row["never_improved"] else "")
               + f" ({row['seconds']:.0f} s, {row['cpu_seconds']:.0f} CPU-s)", flush=True)
     return trials
 
@@ -179,11 +202,12 @@ def make_entry(notebook: str, dataset: str, space: dict, trials: list[dict], met
     return {
         "notebook": notebook, "dataset": dataset, "metric": metric, "split": "validation", "space": space,
         "rule": {"trials": len(trials), "seed": seed, "max_epochs": max_epochs, "patience": PATIENCE,
-                 "min_epochs": min(MIN_EPOCHS, max_epochs)},
+                 "min_epochs": min(MIN_EPOCHS, max_epochs), "warmup_limit": min(WARMUP_LIMIT, max_epochs)},
         "trials": trials,
         "choice": {"config": chosen["config"], "epochs": chosen["best_epoch"], "value": chosen["value"],
                    "still_improving": chosen["still_improving"]},
         "still_improving": sum(t["still_improving"] for t in trials),
+        "never_improved": sum(t.get("never_improved", False) for t in trials),
         "seconds": round(sum(t["seconds"] for t in trials), 1),
         "cpu_seconds": round(sum(t["cpu_seconds"] for t in trials), 1),
         "date": time.strftime("%Y-%m-%d"), "commit": _commit(),
@@ -242,7 +266,7 @@ def load(notebook: str, dataset: str, path: Path | str | None = None) -> dict | 
 def trials_table(entry: dict):
     """Return a DataFrame of an entry's trials: the configuration, validation value, best epoch,
     epochs run, seconds; the chosen trial marked. A trial whose best epoch is its first is marked
-    "never improved" (it may not have left its start: a warm-up longer than the rule's minimum).
+    "never improved" (no later epoch beat its first; the rule let it run to its warm-up limit).
 
     >>> e = {"metric": "hit@10", "choice": {"config": {"lr": 1}}, "trials": [{"config": {"lr": 1}, "value": 0.2,
     ...      "best_epoch": 3, "epochs": 8, "still_improving": False, "seconds": 1.0, "cpu_seconds": 1.0}]}
@@ -504,7 +528,8 @@ def run(build: Path, only: list[str] | None = None, smoke: bool = False, dataset
             print(f"[make tune] {out.stem} on {e['dataset']}: chose {describe(e['choice']['config'])}, "
                   f"{e['choice']['epochs']} epochs (validation {e['metric']} {e['choice']['value']:.4f}); "
                   f"{len(e['trials'])} trials, {e['cpu_seconds'] / 60:.1f} CPU-min, "
-                  f"{e['still_improving']} still improving at the budget")
+                  f"{e['still_improving']} still improving at the budget, "
+                  f"{e.get('never_improved', 0)} never better than their first epoch")
         print(f"[make tune] wrote {into}")
     if smoke and done:
         problems = check_spaces(into, strict=False)

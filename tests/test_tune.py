@@ -37,6 +37,27 @@ def test_stopping_patience_and_the_budget_flag():
     assert stops[-1] and not any(stops[:-1]) and s.still_improving
 
 
+def test_stopping_patience_starts_only_after_the_first_improvement_on_epoch_one():
+    # 04's search: trials flat at their epoch-1 value were stopped at epoch 8 ("best epoch 1").
+    # Patience counts only once a later epoch beat epoch 1; a trial flat until epoch 12 that then
+    # rises is never stopped while rising.
+    s = tune.Stopping(max_epochs=30, patience=5, min_epochs=8)
+    late = [0.05] * 12 + [0.06, 0.07, 0.08]
+    assert not any(s.update(v) for v in late)
+    assert s.best_epoch == 15 and not s.never_improved
+    # A trial that never beats its first epoch ends at the warm-up limit, flagged, not "still improving".
+    s = tune.Stopping(max_epochs=30, patience=5, min_epochs=8, warmup_limit=15)
+    stops = [s.update(v) for v in [0.05] + [0.04] * 14]
+    assert stops == [False] * 14 + [True] and s.never_improved and not s.still_improving
+    # A budget shorter than the patience (smoke runs): a flat trial is not "still improving".
+    s = tune.Stopping(max_epochs=2, patience=5, min_epochs=2, warmup_limit=2)
+    assert [s.update(v) for v in (0.05, 0.04)] == [False, True] and s.never_improved and not s.still_improving
+    # Once warmed up, the usual patience: improved at epoch 2, stopped 5 epochs after its best (min 8).
+    s = tune.Stopping(max_epochs=30, patience=5, min_epochs=8, warmup_limit=15)
+    stops = [s.update(v) for v in [0.05, 0.06] + [0.055] * 10]
+    assert stops.index(True) == 7 and s.best_epoch == 2 and not s.never_improved
+
+
 def test_search_runs_every_configuration_and_chooses_on_validation(capsys):
     def trial(config, stopping):
         for epoch in range(1, 100):
@@ -47,8 +68,21 @@ def test_search_runs_every_configuration_and_chooses_on_validation(capsys):
     assert [t["config"]["lr"] for t in trials] == [0.1, 0.3, 0.2]
     assert [t["best_epoch"] for t in trials] == [4, 4, 4] and all(t["epochs"] == 9 for t in trials)
     assert capsys.readouterr().out.count(tune.PREFIX) == 3
+    assert not any(t["never_improved"] for t in trials)
     entry = tune.make_entry("nb", "ds", {"lr": [0.1, 0.3, 0.2]}, trials, "score", 20)
     assert entry["choice"]["config"] == {"lr": 0.3} and entry["choice"]["epochs"] == 4
+
+
+def test_search_records_a_trial_that_never_beat_its_first_epoch(capsys):
+    def trial(config, stopping):
+        for epoch in range(1, 100):
+            if stopping.update(1.0 / epoch):      # falling from the start: never better than epoch 1
+                break
+
+    [t] = tune.search({"lr": [0.1]}, trial, "score", max_epochs=30)
+    assert t["never_improved"] and t["epochs"] == tune.WARMUP_LIMIT and not t["still_improving"]
+    assert "never better than its first epoch" in capsys.readouterr().out
+    assert tune.make_entry("nb", "ds", {"lr": [0.1]}, [t], "score")["never_improved"] == 1
 
 
 def test_shrinkage_zero_is_labkit_item_knn():
