@@ -71,7 +71,14 @@ def skewness(ratings, title: str = ""):
     return fig
 
 
-def loss_curves(curves: dict, title: str = "Loss curve", ylabel: str = "loss", separate: bool = False):
+def _mark_epochs(ax, marks: dict | None) -> None:
+    """Draw a grey vertical line, labelled, at each epoch of ``marks`` ({label: epoch})."""
+    for (label, epoch), style in zip((marks or {}).items(), ["--", ":", "-."] * 3):
+        ax.axvline(epoch, color="grey", ls=style, lw=1, label=label)
+
+
+def loss_curves(curves: dict, title: str = "Loss curve", ylabel: str = "loss", separate: bool = False,
+                marks: dict | None = None):
     """Plot one line per named sequence of per-epoch losses and return the figure.
 
     With ``separate=True`` each curve gets its own panel and y axis, side by side, for losses of
@@ -84,6 +91,13 @@ def loss_curves(curves: dict, title: str = "Loss curve", ylabel: str = "loss", s
     >>> fig = loss_curves({"BPR": {"seed 0": [0.7, 0.3], "seed 1": [0.8, 0.4]}, "hinge": [9.0, 2.0]}, separate=True)
     >>> [len(ax.lines) for ax in fig.axes]
     [2, 1]
+
+    ``marks`` (``{label: epoch}``) draws a vertical line at each epoch on every panel, e.g. the
+    number of epochs chosen on validation:
+
+    >>> fig = loss_curves({"loss": [0.7, 0.5, 0.4], "recall": [0.1, 0.2, 0.2]}, separate=True, marks={"chosen": 2})
+    >>> [len(ax.lines) for ax in fig.axes]
+    [2, 2]
     """
     import matplotlib.pyplot as plt
 
@@ -96,6 +110,7 @@ def loss_curves(curves: dict, title: str = "Loss curve", ylabel: str = "loss", s
         ax.set_xlabel("epoch")
         ax.set_ylabel(ylabel)
         ax.set_title(title)
+        _mark_epochs(ax, marks)
         ax.legend()
         fig.tight_layout()
         return fig
@@ -107,7 +122,8 @@ def loss_curves(curves: dict, title: str = "Loss curve", ylabel: str = "loss", s
                     alpha=1.0 if j == 0 else 0.4, label=label)
         ax.set(xlabel="epoch", ylabel=f"{ylabel} ({name})", title=name)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        if len(lines) > 1:
+        _mark_epochs(ax, marks)
+        if len(lines) > 1 or marks:
             ax.legend(fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()
@@ -138,7 +154,8 @@ def metric_bars(table: dict, title: str = ""):
 
 
 def model_vs_baselines(rows: list[dict]):
-    """Plot each faithful model beside popularity of unseen items and the strongest baseline; return the figure.
+    """Plot each faithful model beside popularity of unseen items (or the row's ``unseen_label``) and the
+    strongest baseline; return the figure.
 
     ``rows`` are ``labkit.report.comparison_rows``: one panel per notebook and metric (each with
     its own scale and its metric as y label), three bars with their 95% intervals where recorded.
@@ -165,7 +182,7 @@ def model_vs_baselines(rows: list[dict]):
         ax.axis("off")
     colours = ["C0", "grey", "C2"]
     for ax, r in zip(axs.flat, rows):
-        bars = [(r.get("model_label", r["model"]), r["ours"]), ("popularity\n(unseen)", r.get("unseen")),
+        bars = [(r.get("model_label", r["model"]), r["ours"]), (r.get("unseen_label", "popularity\n(unseen)"), r.get("unseen")),
                 (f"{r.get('best_label', r.get('best_name'))}\n(strongest)", r.get("best"))]
         bars = [(label, v, c) for (label, v), c in zip(bars, colours) if v]
         x = np.arange(len(bars))
