@@ -122,6 +122,7 @@ def loss_curves(curves: dict, title: str = "Loss curve", ylabel: str = "loss", s
                     alpha=1.0 if j == 0 else 0.4, label=label)
         ax.set(xlabel="epoch", ylabel=f"{ylabel} ({name})", title=name)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlim(0.5, max([len(line) for line in lines.values()] + list((marks or {}).values())) + 0.5)  # whole epochs
         _mark_epochs(ax, marks)
         if len(lines) > 1 or marks:
             ax.legend(fontsize=8)
@@ -170,6 +171,8 @@ def model_vs_baselines(rows: list[dict]):
     >>> [ax.get_ylabel() for ax in fig.axes[:2]], fig.axes[1].get_ylim()[0] == 0.5
     (['hit@10', 'AUC'], True)
     """
+    import textwrap
+
     import matplotlib.pyplot as plt
 
     rows = [r for r in rows if r.get("unseen") or r.get("best")]
@@ -190,7 +193,8 @@ def model_vs_baselines(rows: list[dict]):
         errors = [[v[0] - v[1] if v[1] is not None else 0 for _, v, _ in bars],
                   [v[2] - v[0] if v[2] is not None else 0 for _, v, _ in bars]]
         ax.bar(x, values, 0.6, yerr=errors, capsize=3, color=[c for *_, c in bars])
-        ax.set_xticks(x, [label for label, *_ in bars], fontsize=7)
+        ax.set_xticks(x, ["\n".join(textwrap.fill(part, 16) for part in str(label).split("\n"))
+                          for label, *_ in bars], fontsize=7)   # long names wrapped, not overlapping
         ax.set_title(f"{r['notebook'][:2]} {r['metric']} ({r.get('dataset')})", fontsize=9)
         is_auc = r["metric"].lower() == "auc"
         ax.set_ylabel("AUC" if is_auc else r["metric"], fontsize=8)
