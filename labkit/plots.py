@@ -81,8 +81,8 @@ def loss_curves(curves: dict, title: str = "Loss curve", ylabel: str = "loss", s
                 marks: dict | None = None):
     """Plot one line per named sequence of per-epoch losses and return the figure.
 
-    With ``separate=True`` each curve gets its own panel and y axis, side by side, for losses of
-    different scales (e.g. BPR and hinge) that one axis would flatten; a curve may then also be a
+    With ``separate=True`` each curve gets its own panel and y axis (labelled ``ylabel (name)``, or
+    the name alone when ``ylabel`` is empty), side by side, for losses of different scales (e.g. BPR and hinge) that one axis would flatten; a curve may then also be a
     dict ``{label: losses}`` of several lines (e.g. one per seed, the first drawn solid).
 
     >>> fig = loss_curves({"train": [1.0, 0.5], "test": [1.1, 0.8]})
@@ -120,7 +120,7 @@ def loss_curves(curves: dict, title: str = "Loss curve", ylabel: str = "loss", s
         for j, (label, line) in enumerate(lines.items()):
             ax.plot(np.arange(1, len(line) + 1), line, marker="o", ms=3, color=f"C{k}",
                     alpha=1.0 if j == 0 else 0.4, label=label)
-        ax.set(xlabel="epoch", ylabel=f"{ylabel} ({name})", title=name)
+        ax.set(xlabel="epoch", ylabel=f"{ylabel} ({name})" if ylabel else name, title=name)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlim(0.5, max([len(line) for line in lines.values()] + list((marks or {}).values())) + 0.5)  # whole epochs
         _mark_epochs(ax, marks)
