@@ -71,11 +71,18 @@ def skewness(ratings, title: str = ""):
     return fig
 
 
-def loss_curves(curves: dict, title: str = "Loss curve", ylabel: str = "loss", separate: bool = False):
+def _mark_epochs(ax, marks: dict | None) -> None:
+    """Draw a grey vertical line, labelled, at each epoch of ``marks`` ({label: epoch})."""
+    for (label, epoch), style in zip((marks or {}).items(), ["--", ":", "-."] * 3):
+        ax.axvline(epoch, color="grey", ls=style, lw=1, label=label)
+
+
+def loss_curves(curves: dict, title: str = "Loss curve", ylabel: str = "loss", separate: bool = False,
+                marks: dict | None = None):
     """Plot one line per named sequence of per-epoch losses and return the figure.
 
-    With ``separate=True`` each curve gets its own panel and y axis, side by side, for losses of
-    different scales (e.g. BPR and hinge) that one axis would flatten; a curve may then also be a
+    With ``separate=True`` each curve gets its own panel and y axis (labelled ``ylabel (name)``, or
+    the name alone when ``ylabel`` is empty), side by side, for losses of different scales (e.g. BPR and hinge) that one axis would flatten; a curve may then also be a
     dict ``{label: losses}`` of several lines (e.g. one per seed, the first drawn solid).
 
     >>> fig = loss_curves({"train": [1.0, 0.5], "test": [1.1, 0.8]})
@@ -84,6 +91,13 @@ def loss_curves(curves: dict, title: str = "Loss curve", ylabel: str = "loss", s
     >>> fig = loss_curves({"BPR": {"seed 0": [0.7, 0.3], "seed 1": [0.8, 0.4]}, "hinge": [9.0, 2.0]}, separate=True)
     >>> [len(ax.lines) for ax in fig.axes]
     [2, 1]
+
+    ``marks`` (``{label: epoch}``) draws a vertical line at each epoch on every panel, e.g. the
+    number of epochs chosen on validation:
+
+    >>> fig = loss_curves({"loss": [0.7, 0.5, 0.4], "recall": [0.1, 0.2, 0.2]}, separate=True, marks={"chosen": 2})
+    >>> [len(ax.lines) for ax in fig.axes]
+    [2, 2]
     """
     import matplotlib.pyplot as plt
 
@@ -96,6 +110,7 @@ def loss_curves(curves: dict, title: str = "Loss curve", ylabel: str = "loss", s
         ax.set_xlabel("epoch")
         ax.set_ylabel(ylabel)
         ax.set_title(title)
+        _mark_epochs(ax, marks)
         ax.legend()
         fig.tight_layout()
         return fig
@@ -105,9 +120,11 @@ def loss_curves(curves: dict, title: str = "Loss curve", ylabel: str = "loss", s
         for j, (label, line) in enumerate(lines.items()):
             ax.plot(np.arange(1, len(line) + 1), line, marker="o", ms=3, color=f"C{k}",
                     alpha=1.0 if j == 0 else 0.4, label=label)
-        ax.set(xlabel="epoch", ylabel=f"{ylabel} ({name})", title=name)
+        ax.set(xlabel="epoch", ylabel=f"{ylabel} ({name})" if ylabel else name, title=name)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        if len(lines) > 1:
+        ax.set_xlim(0.5, max([len(line) for line in lines.values()] + list((marks or {}).values())) + 0.5)  # whole epochs
+        _mark_epochs(ax, marks)
+        if len(lines) > 1 or marks:
             ax.legend(fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()
@@ -138,7 +155,8 @@ def metric_bars(table: dict, title: str = ""):
 
 
 def model_vs_baselines(rows: list[dict]):
-    """Plot each faithful model beside popularity of unseen items and the strongest baseline; return the figure.
+    """Plot each faithful model beside popularity of unseen items (or the row's ``unseen_label``) and the
+    strongest baseline; return the figure.
 
     ``rows`` are ``labkit.report.comparison_rows``: one panel per notebook and metric (each with
     its own scale and its metric as y label), three bars with their 95% intervals where recorded.
@@ -153,6 +171,8 @@ def model_vs_baselines(rows: list[dict]):
     >>> [ax.get_ylabel() for ax in fig.axes[:2]], fig.axes[1].get_ylim()[0] == 0.5
     (['hit@10', 'AUC'], True)
     """
+    import textwrap
+
     import matplotlib.pyplot as plt
 
     rows = [r for r in rows if r.get("unseen") or r.get("best")]
@@ -165,7 +185,7 @@ def model_vs_baselines(rows: list[dict]):
         ax.axis("off")
     colours = ["C0", "grey", "C2"]
     for ax, r in zip(axs.flat, rows):
-        bars = [(r.get("model_label", r["model"]), r["ours"]), ("popularity\n(unseen)", r.get("unseen")),
+        bars = [(r.get("model_label", r["model"]), r["ours"]), (r.get("unseen_label", "popularity\n(unseen)"), r.get("unseen")),
                 (f"{r.get('best_label', r.get('best_name'))}\n(strongest)", r.get("best"))]
         bars = [(label, v, c) for (label, v), c in zip(bars, colours) if v]
         x = np.arange(len(bars))
@@ -173,7 +193,8 @@ def model_vs_baselines(rows: list[dict]):
         errors = [[v[0] - v[1] if v[1] is not None else 0 for _, v, _ in bars],
                   [v[2] - v[0] if v[2] is not None else 0 for _, v, _ in bars]]
         ax.bar(x, values, 0.6, yerr=errors, capsize=3, color=[c for *_, c in bars])
-        ax.set_xticks(x, [label for label, *_ in bars], fontsize=7)
+        ax.set_xticks(x, ["\n".join(textwrap.fill(part, 16) for part in str(label).split("\n"))
+                          for label, *_ in bars], fontsize=7)   # long names wrapped, not overlapping
         ax.set_title(f"{r['notebook'][:2]} {r['metric']} ({r.get('dataset')})", fontsize=9)
         is_auc = r["metric"].lower() == "auc"
         ax.set_ylabel("AUC" if is_auc else r["metric"], fontsize=8)

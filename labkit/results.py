@@ -246,3 +246,44 @@ def notebook_errors(notebook) -> list[str]:
 
 
 _watch_cells()
+
+
+def tuned_choice(notebook: str, dataset: str, fallback: dict, fallback_epochs: int, prefix: str,
+                 epochs: int | None = None, fallback_note: str = "the as-published settings"):
+    """Return ``(config, epochs)`` of the search ``make tune`` recorded for ``notebook`` on ``dataset``.
+
+    Where ``labkit/tuning.json`` has the search, its trials table and figure are displayed and the
+    choice is printed; where it has none, ``(fallback, fallback_epochs)`` is returned with a note.
+    ``epochs`` (a smoke run's ``TUNED_EPOCHS``) overrides the number of epochs when given. Records
+    ``prefix/config``, ``prefix/trials`` and ``prefix/cpu_minutes`` for the report.
+
+    >>> tuned_choice("no_such_notebook", "ml-100k", {"lr": 0.1}, 5, "demo")
+    labkit/tuning.json has no search of this notebook on ml-100k (run `make tune`): the tuned rows below use the as-published settings
+    demo/config = lr=0.1, epochs=5
+    demo/trials = 0
+    demo/cpu_minutes = 0.0
+    ({'lr': 0.1}, 5)
+    """
+    from . import tune
+
+    entry = tune.load(notebook, dataset)
+    if entry is None:
+        print(f"labkit/tuning.json has no search of this notebook on {dataset} (run `make tune`): "
+              f"the tuned rows below use {fallback_note}")
+        config, chosen_epochs = fallback, fallback_epochs
+    else:
+        import matplotlib.pyplot as plt
+        from IPython.display import display
+
+        config, chosen_epochs = entry["choice"]["config"], entry["choice"]["epochs"]
+        display(tune.trials_table(entry))
+        display(tune.plot_trials(entry).figure)
+        plt.close("all")
+        print(f"chosen on validation: {tune.describe(config)}, {chosen_epochs} epochs; {entry['still_improving']} of "
+              f"{len(entry['trials'])} trials were still improving at the {entry['rule']['max_epochs']}-epoch budget, "
+              f"{entry.get('never_improved', 0)} never beat their first epoch")
+    chosen_epochs = epochs or chosen_epochs
+    record(f"{prefix}/config", tune.describe(config) + f", epochs={chosen_epochs}")
+    record(f"{prefix}/trials", len(entry["trials"]) if entry else 0)
+    record(f"{prefix}/cpu_minutes", entry["cpu_seconds"] / 60 if entry else 0.0, fmt=".1f")
+    return config, chosen_epochs

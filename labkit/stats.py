@@ -292,3 +292,26 @@ def sentence(model: str, other: str, metric: str, difference: Estimate, higher_i
     if reason is not None and _interval_side(difference, higher_is_better) != "no clear difference":
         text += f"; {reason}"
     return f"{model} {phrase} {other} on {metric} ({text})."
+
+
+def verdict_summary(model: str, other: str, by_metric: dict, higher_is_better: bool = True) -> str:
+    """Return one clause with the verdicts of ``model`` minus ``other`` on every metric, grouped.
+
+    ``by_metric``: ``{metric: Estimate of model - other}`` (one entry of ``differences``). Lessons
+    use it to write their discussion from the run's own verdicts.
+
+    >>> d = {"hit@10": Estimate(0.01, -0.01, 0.03), "auc": Estimate(0.02, 0.01, 0.03), "hit@50": Estimate(0.05, 0.02, 0.08)}
+    >>> verdict_summary("Caser", "EASE", d)
+    'Caser shows no clear difference from EASE on hit@10 and beats it on auc and hit@50'
+    >>> verdict_summary("MF", "EASE", {"auc": Estimate(-0.02, -0.03, -0.01)})
+    'MF loses to EASE on auc'
+    """
+    groups: dict[str, list[str]] = {}
+    for metric, difference in by_metric.items():
+        groups.setdefault(verdict(difference, higher_is_better), []).append(metric)
+    first = {"beats": "beats {}", "loses to": "loses to {}", "no clear difference": "shows no clear difference from {}"}
+    parts = []
+    for v, metrics in groups.items():
+        names = " and ".join([", ".join(metrics[:-1]), metrics[-1]] if len(metrics) > 1 else metrics)
+        parts.append(first[v].format(other if not parts else "it") + f" on {names}")
+    return f"{model} " + " and ".join(parts)
