@@ -216,6 +216,41 @@ def test_caser_study_judge_checks_the_answer_and_the_runs():
     assert "not the result of run" in judge(answer(settings=wrong), {}, ctx)
 
 
+def test_neumf_ablation_judge_checks_the_answer_not_a_quality_bar():
+    """04: the points need the paired difference NeuMF - GMF and runs of the right models; a branch
+    stuck at its start (a constant score, AUC 0.5: GMF and MLP with SEED = 1) costs nothing."""
+    from labkit import metrics, stats
+
+    ex = checks.EXERCISES["04_neumf_ablation"]
+    rng = np.random.default_rng(2)
+    n_users, n_items = 200, 60
+    seen = rng.random((n_users, n_items)) < 0.3
+    val = np.array([rng.choice(np.flatnonzero(~row)) for row in seen])
+    targets = np.zeros((n_users, n_items), bool)
+    targets[np.arange(n_users), val] = True
+    ctx = {"val_items": val, "seen": seen, "shape": (n_users, n_items), "seed": 1, "epochs": 10}
+
+    def answer(stuck=(), model=None, swap=False):
+        out = {"ablation_checks": {"names": ["GMF", "MLP", "NeuMF"]}}
+        for n, name in enumerate(("GMF", "MLP", "NeuMF")):
+            scores = (np.zeros((n_users, n_items), np.float32) if name in stuck
+                      else _trained_scores(np.random.default_rng(n), targets, seen, 1.0 + n))
+            out[f"ablation_checks-{name}"] = {"scores": scores,
+                                              "settings": {"model": (model or {}).get(name, name), "epochs": 10}}
+        auc = {n: metrics.hit_and_auc_per_user(out[f"ablation_checks-{n}"]["scores"], val, exclude=seen)["auc"]
+               for n in ("NeuMF", "GMF")}
+        a, b = ("GMF", "NeuMF") if swap else ("NeuMF", "GMF")
+        d = stats.paired_difference(auc[a], auc[b], seed=1)
+        out["ablation_checks"].update(neumf_vs_gmf=[d.value, d.low, d.high], neumf_vs_gmf_verdict=stats.verdict(d))
+        return out
+
+    judge = ex.judges["ablation_checks"]
+    assert judge(answer(), {}, ctx) is None
+    assert judge(answer(stuck=("GMF", "MLP")), {}, ctx) is None
+    assert "neumf_vs_gmf is not" in judge(answer(swap=True), {}, ctx)
+    assert "not the result of fit_and_evaluate" in judge(answer(model={"MLP": "NeuMF"}), {}, ctx)
+
+
 # --------------------------------------------------------------------------- the toy course, sandboxed
 
 

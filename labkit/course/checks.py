@@ -332,9 +332,12 @@ for _name, _net in (("gmf", GMF(_in["k"], _in["n_users"], _in["n_items"])),
 """
 
 _04_ABLATION = """
-_labkit_probe("ablation_checks", names=sorted(ablation))
+_labkit_probe("ablation_checks", names=sorted(ablation),
+              neumf_vs_gmf=[float(neumf_vs_gmf.value), float(neumf_vs_gmf.low), float(neumf_vs_gmf.high)],
+              neumf_vs_gmf_verdict=str(neumf_vs_gmf_verdict))
 for _name in ("GMF", "MLP", "NeuMF"):
-    _labkit_probe(f"ablation_checks-{_name}", scores=np.asarray(trained_scores[id(ablation[_name])], dtype=np.float32))
+    _labkit_probe(f"ablation_checks-{_name}", scores=np.asarray(trained_scores[id(ablation[_name])], dtype=np.float32),
+                  settings=trained_settings[id(ablation[_name])])
 """
 
 
@@ -417,18 +420,44 @@ def _validation_aucs(out, prefix, names, ctx) -> dict | str:
     return aucs
 
 
+def _paired_answer(got: dict, key: str, per_user: dict, a: str, b: str, ctx: dict) -> str | None:
+    """Check the answer ``got[key]`` ([value, low, high]) and ``got[key + "_verdict"]``: the paired
+    difference of the per-user values ``per_user[a] - per_user[b]`` with the run's seed, and its verdict."""
+    from labkit import stats
+
+    expected = stats.paired_difference(per_user[a], per_user[b], seed=ctx["seed"])
+    value, low, high = (float(x) for x in got[key])
+    if not (abs(value - expected.value) <= 1e-6 and low <= value <= high):
+        return f"{key} is not the paired difference of the per-user validation AUCs of {a!r} and {b!r}"
+    if got[f"{key}_verdict"] != stats.verdict(expected):
+        return f"{key}_verdict is not the verdict of that difference"
+    return None
+
+
+def _per_user_auc(out, prefix, names, ctx) -> dict:
+    from labkit import metrics
+
+    return {n: metrics.hit_and_auc_per_user(out[f"{prefix}-{n}"]["scores"], ctx["val_items"], exclude=ctx["seen"])["auc"]
+            for n in names}
+
+
 def _04_judge_ablation(out, inputs, ctx):
+    """The three runs and the answer; no quality bar: with d2l's initialisation a correct branch may stay
+    at its start (AUC 0.5) on some seeds (GMF and MLP both did with SEED = 1)."""
     names = ("GMF", "MLP", "NeuMF")
     if out["ablation_checks"]["names"] != sorted(names):
         return "ablation must have the keys GMF, MLP and NeuMF"
     aucs = _validation_aucs(out, "ablation_checks", names, ctx)
     if isinstance(aucs, str):
         return aucs
-    if not max(aucs.values()) > ctx["popularity"]["auc"]:
-        return "no model beats popularity's validation AUC"
-    if not all(0.5 <= a <= 1 for a in aucs.values()):
-        return "a model's validation AUC is below 0.5 (worse than a constant)"
-    return None
+    for name in names:
+        settings = out[f"ablation_checks-{name}"]["settings"]
+        if not isinstance(settings, dict) or settings.get("model") != name:
+            return f"ablation[{name!r}] is not the result of fit_and_evaluate on a {name}"
+        if ctx["epochs"] is not None and settings.get("epochs") != ctx["epochs"]:
+            return f"ablation[{name!r}] was not trained for EPOCHS epochs"
+    return _paired_answer(out["ablation_checks"], "neumf_vs_gmf", _per_user_auc(out, "ablation_checks", ("NeuMF", "GMF"), ctx),
+                          "NeuMF", "GMF", ctx)
 
 
 EX04 = Exercise(_04_INPUTS, {"branch_checks": _04_BRANCHES, "ablation_checks": _04_ABLATION},
@@ -471,7 +500,7 @@ _05_NAMES = ("both, L=5", "horizontal only, L=5", "vertical only, L=5", "both, L
 _05_SETTINGS = {"both, L=5": (5, True, True), "horizontal only, L=5": (5, True, False),
                 "vertical only, L=5": (5, False, True), "both, L=3": (3, True, True), "both, L=8": (8, True, True)}
 # a trained variant's validation AUC is at least this (a model that never leaves its start scores about 0.5;
-# the solution's variants scored 0.84-0.89 after 3 epochs on ML-100K, seeds 0-2: exercises/README.md)
+# the solution's variants scored 0.8585-0.8791 after 3 epochs on ML-100K, SEED 0-2: exercises/README.md)
 _05_TRAINED_AUC = 0.7
 
 
@@ -485,8 +514,6 @@ def _05_judge_caser(out, inputs, ctx):
 
 
 def _05_judge_study(out, inputs, ctx):
-    from labkit import metrics, stats
-
     if out["study_checks"]["names"] != sorted(_05_NAMES):
         return "study must have the five variants named in the task"
     aucs = _validation_aucs(out, "study_checks", _05_NAMES, ctx)
@@ -504,15 +531,8 @@ def _05_judge_study(out, inputs, ctx):
             return f"study[{name!r}] is not the result its scores give"
         if not aucs[name] >= _05_TRAINED_AUC:
             return f"{name!r}: validation AUC below {_05_TRAINED_AUC} (the model did not learn)"
-    per_user = {n: metrics.hit_and_auc_per_user(out[f"study_checks-{n}"]["scores"], ctx["val_items"],
-                                                exclude=ctx["seen"])["auc"] for n in ("both, L=8", "both, L=3")}
-    expected = stats.paired_difference(per_user["both, L=8"], per_user["both, L=3"], seed=ctx["seed"])
-    value, low, high = (float(x) for x in out["study_checks"]["l8_vs_l3"])
-    if not (abs(value - expected.value) <= 1e-6 and low <= value <= high):
-        return "l8_vs_l3 is not the paired difference of the per-user validation AUCs of 'both, L=8' and 'both, L=3'"
-    if out["study_checks"]["l8_vs_l3_verdict"] != stats.verdict(expected):
-        return "l8_vs_l3_verdict is not the verdict of that difference"
-    return None
+    return _paired_answer(out["study_checks"], "l8_vs_l3", _per_user_auc(out, "study_checks", ("both, L=8", "both, L=3"), ctx),
+                          "both, L=8", "both, L=3", ctx)
 
 
 EX05 = Exercise(_05_INPUTS, {"caser_checks": _05_CASER, "study_checks": _05_STUDY},
