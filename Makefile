@@ -330,7 +330,8 @@ tune-smoke:
 
 # The grader's integration tests (issue 20; CI calls this, after `apt-get install -y bubblewrap`): the
 # red-team suite (hostile notebooks against the sandbox, the probes and the judges) and the sandboxed
-# round trip of all 7 exercises (solutions full marks, untouched release zero, the competition).
+# round trip of all 7 exercises (solutions full marks, untouched release zero, the competition), and
+# the solutions of the trained exercises (02, 04, 05) graded again with SEED = 1 and 2.
 test-grading: $(STAMP)
 	@command -v bwrap >/dev/null || { echo "make test-grading: bubblewrap (bwrap) is missing; Debian/Ubuntu: sudo apt-get install -y bubblewrap" >&2; exit 1; }
 	CI=$${CI:-1} $(PY) -m pytest -p no:cacheprovider -o addopts="-ra" -n 2 --dist loadfile -m integration \

@@ -65,6 +65,7 @@ def test_exercises_are_released_without_solutions():
         released = book.release_exercise(source)
         text = "".join(c.source for c in released.cells)
         assert "BEGIN SOLUTION" not in text and "BEGIN HIDDEN TESTS" not in text, path.name
+        assert "MARK SCHEME" not in text and "For instructors" not in text, path.name   # the "Think about it" answers
         assert "raise NotImplementedError()" in text, path.name
 
 
@@ -171,7 +172,7 @@ def test_prepare_writes_the_sources_of_the_site(tmp_path):
         assert "its code is that of" in nb.cells[0].source or s.startswith("04")
     assert len(ids) == len(set(ids))
     for p in (out / "exercises").glob("*.ipynb"):
-        assert "BEGIN SOLUTION" not in p.read_text()
+        assert "BEGIN SOLUTION" not in p.read_text() and "MARK SCHEME" not in p.read_text()
     assert (out / "_static" / "mathjax" / "tex-mml-chtml.js").is_file()
     ns: dict = {}
     exec((out / "conf.py").read_text(), ns)

@@ -144,6 +144,113 @@ def test_two_tower_judges():
             assert ex.judges[gid](_probe_here(ex, gid, scope, seed), checks.inputs_of(ex, seed), {}) is None
 
 
+def _cell(assignment, grade_id):
+    nb = nbformat.read(grading.SOURCES / f"{assignment}.ipynb", as_version=4)
+    return next(c.source for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+
+
+def _trained_scores(rng, targets, seen, skill):
+    """Scores that rank each row's target(s) higher the larger ``skill`` is (0: random)."""
+    scores = rng.normal(size=seen.shape) + skill * targets
+    return np.where(seen, rng.normal(size=seen.shape), scores).astype(np.float32)
+
+
+def test_gru_judge_asks_for_training_not_for_beating_popularity():
+    """02: a GRU that learned something passes whatever popularity scores; random scores do not."""
+    from labkit import metrics
+
+    ex = checks.EXERCISES["02_mask_and_gru"]
+    rng = np.random.default_rng(0)
+    n_rows, n_items = 300, 80
+    seen = rng.random((n_rows, n_items)) < 0.2
+    lists = [rng.choice(np.flatnonzero(~row), 3, replace=False) for row in seen]
+    truth = metrics.truth_from_lists(lists, n_items)
+    ctx = {"seed": 0, "seen": seen, "truth": truth, "shape": (n_rows, n_items), "epochs": 10}
+    probe = {"layers": ["Embedding", "GRU", "Dense"], "loss": [5.0, 4.0]}
+    for seed in range(3):
+        inputs = checks.inputs_of(ex, seed)
+        learned = {"gru_checks": dict(probe, scores=_trained_scores(rng, truth, seen, 1.0))}
+        assert ex.judges["gru_checks"](learned, inputs, ctx) is None
+        chance = {"gru_checks": dict(probe, scores=_trained_scores(rng, truth, seen, 0.0))}
+        assert "does not beat random" in ex.judges["gru_checks"](chance, inputs, ctx)
+        flat = {"gru_checks": dict(probe, scores=_trained_scores(rng, truth, seen, 1.0), loss=[5.0, 5.0])}
+        assert "did not go down" in ex.judges["gru_checks"](flat, inputs, ctx)
+
+
+def test_caser_study_judge_checks_the_answer_and_the_runs():
+    """05: the points need the right paired difference of L=8 vs L=3 and runs with their own settings."""
+    from labkit import metrics, stats
+
+    ex = checks.EXERCISES["05_caser_ablation"]
+    rng = np.random.default_rng(1)
+    n_users, n_items = 200, 60
+    seen = rng.random((n_users, n_items)) < 0.3
+    val = np.array([rng.choice(np.flatnonzero(~row)) for row in seen])
+    targets = np.zeros((n_users, n_items), bool)
+    targets[np.arange(n_users), val] = True
+    ctx = {"val_items": val, "seen": seen, "shape": (n_users, n_items), "seed": 3, "epochs": 3}
+
+    def answer(skills=None, settings=None, swap=False, verdict=None):
+        skills = skills or {}
+        out = {"study_checks": {"names": sorted(checks._05_NAMES)}}
+        for name, (L, h, v) in checks._05_SETTINGS.items():
+            out[f"study_checks-{name}"] = {
+                "scores": _trained_scores(np.random.default_rng(len(name)), targets, seen, skills.get(name, 2.0)),
+                "settings": (settings or {}).get(name, {"L": L, "horizontal": h, "vertical": v, "epochs": 3})}
+            out[f"study_checks-{name}"]["auc"] = metrics.hit_and_auc(out[f"study_checks-{name}"]["scores"], val,
+                                                                     exclude=seen)["auc"]
+        auc = {n: metrics.hit_and_auc_per_user(out[f"study_checks-{n}"]["scores"], val, exclude=seen)["auc"]
+               for n in ("both, L=8", "both, L=3")}
+        a, b = ("both, L=3", "both, L=8") if swap else ("both, L=8", "both, L=3")
+        d = stats.paired_difference(auc[a], auc[b], seed=3)
+        out["study_checks"].update(l8_vs_l3=[d.value, d.low, d.high], l8_vs_l3_verdict=verdict or stats.verdict(d))
+        return out
+
+    judge = ex.judges["study_checks"]
+    assert judge(answer(), {}, ctx) is None
+    assert judge(answer(skills={"both, L=8": 3.0}), {}, ctx) is None
+    assert "l8_vs_l3 is not" in judge(answer(skills={"both, L=8": 3.0}, swap=True), {}, ctx)
+    assert "verdict" in judge(answer(skills={"both, L=8": 3.0}, verdict="no clear difference"), {}, ctx)
+    assert "did not learn" in judge(answer(skills={"vertical only, L=5": 0.0}), {}, ctx)
+    wrong = {"horizontal only, L=5": {"L": 5, "horizontal": True, "vertical": True, "epochs": 3}}
+    assert "not the result of run" in judge(answer(settings=wrong), {}, ctx)
+
+
+def test_neumf_ablation_judge_checks_the_answer_not_a_quality_bar():
+    """04: the points need the paired difference NeuMF - GMF and runs of the right models; a branch
+    stuck at its start (a constant score, AUC 0.5: GMF and MLP with SEED = 1) costs nothing."""
+    from labkit import metrics, stats
+
+    ex = checks.EXERCISES["04_neumf_ablation"]
+    rng = np.random.default_rng(2)
+    n_users, n_items = 200, 60
+    seen = rng.random((n_users, n_items)) < 0.3
+    val = np.array([rng.choice(np.flatnonzero(~row)) for row in seen])
+    targets = np.zeros((n_users, n_items), bool)
+    targets[np.arange(n_users), val] = True
+    ctx = {"val_items": val, "seen": seen, "shape": (n_users, n_items), "seed": 1, "epochs": 10}
+
+    def answer(stuck=(), model=None, swap=False):
+        out = {"ablation_checks": {"names": ["GMF", "MLP", "NeuMF"]}}
+        for n, name in enumerate(("GMF", "MLP", "NeuMF")):
+            scores = (np.zeros((n_users, n_items), np.float32) if name in stuck
+                      else _trained_scores(np.random.default_rng(n), targets, seen, 1.0 + n))
+            out[f"ablation_checks-{name}"] = {"scores": scores,
+                                              "settings": {"model": (model or {}).get(name, name), "epochs": 10}}
+        auc = {n: metrics.hit_and_auc_per_user(out[f"ablation_checks-{n}"]["scores"], val, exclude=seen)["auc"]
+               for n in ("NeuMF", "GMF")}
+        a, b = ("GMF", "NeuMF") if swap else ("NeuMF", "GMF")
+        d = stats.paired_difference(auc[a], auc[b], seed=1)
+        out["ablation_checks"].update(neumf_vs_gmf=[d.value, d.low, d.high], neumf_vs_gmf_verdict=stats.verdict(d))
+        return out
+
+    judge = ex.judges["ablation_checks"]
+    assert judge(answer(), {}, ctx) is None
+    assert judge(answer(stuck=("GMF", "MLP")), {}, ctx) is None
+    assert "neumf_vs_gmf is not" in judge(answer(swap=True), {}, ctx)
+    assert "not the result of fit_and_evaluate" in judge(answer(model={"MLP": "NeuMF"}), {}, ctx)
+
+
 # --------------------------------------------------------------------------- the toy course, sandboxed
 
 
