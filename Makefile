@@ -65,7 +65,7 @@ endef
 
 .PHONY: all venv python test unit nbval test-without-mxnet run run-1m run-1m-quick lab course student grade clean \
 	distclean notebook-metadata test-browser book book-test test-triton py312-venv test-py312 tune tune-smoke \
-	test-grading
+	test-grading test-exercise-seeds
 
 all: test
 
@@ -330,9 +330,13 @@ tune-smoke:
 
 # The grader's integration tests (issue 20; CI calls this, after `apt-get install -y bubblewrap`): the
 # red-team suite (hostile notebooks against the sandbox, the probes and the judges) and the sandboxed
-# round trip of all 7 exercises (solutions full marks, untouched release zero, the competition), and
-# the solutions of the trained exercises (02, 04, 05) graded again with SEED = 1 and 2.
+# round trip of all 7 exercises (solutions full marks, untouched release zero, the competition).
+# `make test-exercise-seeds` grades the solutions of the trained exercises (02, 04, 05) again with
+# SEED = 1 and 2: their checks must hold on every seed (run it after changing an exercise or a check).
 test-grading: $(STAMP)
 	@command -v bwrap >/dev/null || { echo "make test-grading: bubblewrap (bwrap) is missing; Debian/Ubuntu: sudo apt-get install -y bubblewrap" >&2; exit 1; }
-	CI=$${CI:-1} $(PY) -m pytest -p no:cacheprovider -o addopts="-ra" -n 2 --dist loadfile -m integration \
+	CI=$${CI:-1} $(PY) -m pytest -p no:cacheprovider -o addopts="-ra" -n 2 --dist loadfile -m "integration and not seeds" \
 		tests/test_grading_attacks.py tests/test_exercises.py  # the attacks beside the round trip: mostly waiting
+
+test-exercise-seeds: $(STAMP)
+	CI=$${CI:-1} $(PY) -m pytest -p no:cacheprovider -o addopts="-ra" -m seeds tests/test_exercises.py

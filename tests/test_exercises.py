@@ -330,6 +330,7 @@ def other_seeds(course):
 
 @roundtrip
 @pytest.mark.integration
+@pytest.mark.seeds   # `make test-exercise-seeds`: six more sandboxed trainings, kept out of CI's time budget
 @pytest.mark.parametrize("name,seed", [pytest.param(n, s, marks=_framework_marks(n), id=f"{n}-SEED{s}")
                                        for n in TRAINED for s in OTHER_SEEDS])
 def test_trained_solutions_pass_on_other_seeds(other_seeds, name, seed):
