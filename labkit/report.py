@@ -40,9 +40,11 @@ ML1M_NOTEBOOKS = ["01_data_preparation", "02_lstm_sequential", "07_funk_svd"]
 # parameters and keeps its result in BENCHMARKS (date, commit), which every report then shows.
 # The ML-1M-sized pass CI runs (``make run-1m-quick``): the full data through the same code, two epochs
 # per training run, one seed and one point of each baseline's grid (the grids' cost is not per epoch).
-QUICK_1M = {"02_lstm_sequential": {"EPOCHS": 2, "MAX_EPOCHS": 2, "PATIENCE": 1, "SEEDS": [0], "EASE_LAMBDAS": [500.0]},
+_ONE_KNN = {"neighbours": [100], "shrinkage": [10.0]}
+QUICK_1M = {"02_lstm_sequential": {"EPOCHS": 2, "MAX_EPOCHS": 2, "PATIENCE": 1, "SEEDS": [0], "EASE_LAMBDAS": [500.0],
+                                   "KNN_GRID": _ONE_KNN, "TUNED_EPOCHS": 2},
             "07_funk_svd": {"N_EPOCHS": 2, "MAX_EPOCHS": 2, "PATIENCE": 1, "LOOP_SAMPLE": 100,
-                            "EASE_LAMBDAS": [300.0], "SEEDS": [0]}}
+                            "EASE_LAMBDAS": [300.0], "KNN_GRID": _ONE_KNN, "SEEDS": [0], "TUNED_EPOCHS": 2}}
 BENCHMARKS = Path(__file__).resolve().parent / "benchmarks.json"
 
 # Per notebook (file stem): its source and protocol; ``model``: the record prefix of the

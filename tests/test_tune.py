@@ -150,3 +150,19 @@ def test_every_tunable_notebook_uses_the_one_budget_and_rule():
         assert values["TUNE_TRIALS"] == tune.TRIALS and values["TUNE_MAX_EPOCHS"] == tune.MAX_EPOCHS, path.stem
         assert values.get("TUNED_EPOCHS") is None, path.stem
         assert tune.notebook_space(path), f"{path.stem}: no literal SPACE"
+
+
+def test_the_notebooks_baseline_grids_are_the_courses():
+    """A notebook's EASE_LAMBDAS / KNN_GRID parameters (there for the quick ML-1M-sized pass, which
+    narrows them) default to labkit.tune's one grid, so every protocol searches the same."""
+    from labkit import report
+
+    seen = 0
+    for path in report.discover():
+        values = report.parameter_values(path, injected=False)
+        if "KNN_GRID" in values:
+            assert values["KNN_GRID"] == tune.KNN_GRID, path.name
+            seen += 1
+        if "EASE_LAMBDAS" in values and path.stem != "01b_baselines":
+            assert tuple(values["EASE_LAMBDAS"]) == tune.EASE_LAMBDAS, path.name
+    assert seen >= 2
