@@ -122,6 +122,16 @@ def test_the_site_check_catches(tmp_path, index_body, extra, problem):
     assert any(problem in p for p in problems), problems
 
 
+def test_an_answer_is_caught_on_an_exercise_page_but_the_readme_may_explain_the_markup(tmp_path):
+    markup = page("<h2>For instructors: commands</h2><p>=== BEGIN MARK SCHEME ===</p>")
+    site = fake_site(tmp_path)
+    (site / "exercises").mkdir()
+    (site / "exercises" / "README.html").write_text(markup)
+    assert book.check_site(site, ["01_a", "02_b"]) == []
+    (site / "exercises" / "01_x.html").write_text(markup)
+    assert any("exercises/01_x.html: solution markup" in p for p in book.check_site(site, ["01_a", "02_b"]))
+
+
 def test_a_few_example_rows_are_allowed(tmp_path):
     rows = "<pre>" + "\n".join(f"{u} {u + 10} 4 88125{u:04d}" for u in range(book.MAX_DATA_ROWS)) + "</pre>"
     assert book.check_site(fake_site(tmp_path, rows), ["01_a", "02_b"]) == []
