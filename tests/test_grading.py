@@ -177,18 +177,22 @@ def test_gru_judge_asks_for_training_not_for_beating_popularity():
         assert "did not go down" in ex.judges["gru_checks"](flat, inputs, ctx)
 
 
+def _validation_problem(rng_seed, seed, epochs, n_users=200, n_items=60):
+    """A random leave-last-out validation problem: (seen, validation items, their 0/1 targets, the judges' ctx)."""
+    rng = np.random.default_rng(rng_seed)
+    seen = rng.random((n_users, n_items)) < 0.3
+    val = np.array([rng.choice(np.flatnonzero(~row)) for row in seen])
+    targets = np.zeros((n_users, n_items), bool)
+    targets[np.arange(n_users), val] = True
+    return seen, val, targets, {"val_items": val, "seen": seen, "shape": (n_users, n_items), "seed": seed, "epochs": epochs}
+
+
 def test_caser_study_judge_checks_the_answer_and_the_runs():
     """05: the points need the right paired difference of L=8 vs L=3 and runs with their own settings."""
     from labkit import metrics, stats
 
     ex = checks.EXERCISES["05_caser_ablation"]
-    rng = np.random.default_rng(1)
-    n_users, n_items = 200, 60
-    seen = rng.random((n_users, n_items)) < 0.3
-    val = np.array([rng.choice(np.flatnonzero(~row)) for row in seen])
-    targets = np.zeros((n_users, n_items), bool)
-    targets[np.arange(n_users), val] = True
-    ctx = {"val_items": val, "seen": seen, "shape": (n_users, n_items), "seed": 3, "epochs": 3}
+    seen, val, targets, ctx = _validation_problem(1, seed=3, epochs=3)
 
     def answer(skills=None, settings=None, swap=False, verdict=None):
         skills = skills or {}
@@ -222,13 +226,8 @@ def test_neumf_ablation_judge_checks_the_answer_not_a_quality_bar():
     from labkit import metrics, stats
 
     ex = checks.EXERCISES["04_neumf_ablation"]
-    rng = np.random.default_rng(2)
-    n_users, n_items = 200, 60
-    seen = rng.random((n_users, n_items)) < 0.3
-    val = np.array([rng.choice(np.flatnonzero(~row)) for row in seen])
-    targets = np.zeros((n_users, n_items), bool)
-    targets[np.arange(n_users), val] = True
-    ctx = {"val_items": val, "seen": seen, "shape": (n_users, n_items), "seed": 1, "epochs": 10}
+    seen, val, targets, ctx = _validation_problem(2, seed=1, epochs=10)
+    n_users, n_items = ctx["shape"]
 
     def answer(stuck=(), model=None, swap=False):
         out = {"ablation_checks": {"names": ["GMF", "MLP", "NeuMF"]}}
