@@ -92,11 +92,16 @@ def executed():
             saved = os.environ.get("LABKIT_HIDE_MXNET")
             if hide:
                 os.environ["LABKIT_HIDE_MXNET"] = "1"
+            # papermill rewrites its output file as cells run: execute into a file of this process and
+            # move it into place whole, so that a reader never sees a half-written notebook
+            partial = out.with_name(f".{out.stem}.{os.getpid()}.ipynb")
             try:
-                report.execute(path, out, params, timeout=1800)
+                report.execute(path, partial, params, timeout=1800)
             except Exception as exc:  # papermill's execution error: report the failing cell
                 error = f"{type(exc).__name__}: {exc}"
             finally:
+                if partial.exists():
+                    os.replace(partial, out)
                 if hide and saved is None:
                     os.environ.pop("LABKIT_HIDE_MXNET")
                 elif hide:
