@@ -19,6 +19,9 @@ from pathlib import Path
 from .stats import Estimate, verdict
 
 MIME = "application/vnd.labkit.record+json"
+# The record prefixes of the simple baselines' rows, the same in every lesson (the report reads them).
+BASELINE_KEYS = {"popularity": "popularity", "popularity (unseen)": "popularity_unseen", "item-kNN": "itemknn",
+                 "EASE": "ease", "transitions": "transition"}
 
 
 def _plain(value):
