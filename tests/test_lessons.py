@@ -19,7 +19,7 @@ import code_share  # noqa: E402
 LESSONS = code_share.MODEL_LESSONS
 IDS = [p.stem for p in LESSONS]
 # measured after issue 19's moves (tests/code_share.py); below 40%: the work left, see the report
-BELOW_TARGET = {"04_neumf": 0.37, "05_caser": 0.31, "06_two_tower": 0.35, "07_funk_svd": 0.31}
+BELOW_TARGET = {"04_neumf": 0.37, "05_caser": 0.36, "07_funk_svd": 0.37}
 VERDICT_WORDS = re.compile(r"\b(beats?|loses? to|no clear difference|wins?)\b", re.I)
 
 
@@ -77,6 +77,8 @@ def test_discussion_prose_states_no_number_or_verdict(path):
 def test_model_cells_exist_and_are_model_code(path):
     by_id = {c.get("id"): c for c in cells(path)}
     for cid in code_share.MODEL_CELLS[path.stem]:
+        if cid not in by_id and cid in code_share.PENDING.get(path.stem, ()):
+            continue   # added by another branch (see code_share.PENDING)
         assert cid in by_id, f"model cell {cid} is gone: update tests/code_share.py"
         source = text(by_id[cid])
         assert by_id[cid]["cell_type"] == "code"
@@ -101,7 +103,7 @@ def test_share_counts_lines_and_stops_at_the_appendix(tmp_path):
         {"cell_type": "code", "id": "p", "metadata": {}, "source": ["w = 4"]}]}
     path = tmp_path / "99_x.ipynb"
     path.write_text(json.dumps(nb))
-    code_share.MODEL_CELLS["99_x"] = ["m"]
+    code_share.MODEL_CELLS["99_x"] = ["m", "added-by-another-branch"]   # an id not (yet) in the notebook counts nothing
     try:
         assert code_share.share(path) == (2, 3)
     finally:
