@@ -108,3 +108,13 @@ def test_share_counts_lines_and_stops_at_the_appendix(tmp_path):
         assert code_share.share(path) == (2, 3)
     finally:
         del code_share.MODEL_CELLS["99_x"]
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=IDS)
+def test_dataset_is_recorded_before_the_search(path):
+    """`make tune` stops a lesson at `tune.finish` and reads its "dataset" record (labkit.tune.run), so
+    moving that record to the appendix breaks the search: it must come before the search cell."""
+    sources = [text(c) for c in cells(path) if c["cell_type"] == "code"]
+    search = next(i for i, s in enumerate(sources) if "tune.finish(" in s)
+    recorded = [i for i, s in enumerate(sources) if re.search(r"""record\(["']dataset["']""", s)]
+    assert recorded and recorded[0] < search, "record('dataset', ...) must run before the search (tune.finish)"
