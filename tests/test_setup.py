@@ -232,9 +232,10 @@ def test_xdist_groups_keep_a_notebooks_tests_on_one_worker(tmp_path):
         "@pytest.mark.parametrize('g', CASES)\n"
         "def test_two(g): note(g)\n")
     (tmp_path / "conftest.py").write_text((ROOT / "tests" / "conftest.py").read_text())  # the same reordering
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-o", "addopts=", "-q",
-                           "-n", "2", "--dist", "loadgroup", "test_groups.py"],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "xdist", "-p", "no:cacheprovider", "-o", "addopts=",
+                           "-q", "-n", "2", "--dist", "loadgroup", "test_groups.py"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"})  # xdist alone: faster
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     workers = {g: set((tmp_path / f"{g}.txt").read_text().split()) for g in "abcd"}
     assert all(len(w) == 1 for w in workers.values()), f"a group's tests ran on several workers: {workers}"
