@@ -152,8 +152,9 @@ run: $(STAMP)
 # The ML-1M notebooks on synthetic-1m (ML-1M's formats and counts, synthetic content): times only, no
 # floors. `make run-1m` runs them at full parameters (about 20 minutes on 2 cores) and keeps their times in
 # labkit/benchmarks.json with the date and commit; `make run-1m-quick` (CI) runs the same data through the
-# same code with two epochs per training run, enough for the time per epoch. Run either before `make run`,
-# whose report then has a section on it (and always shows the kept full-parameter times).
+# same code with two epochs of the faithful model (enough for the time per epoch) and one of the other
+# runs. Run either before `make run`, whose report then has a section on it (and always shows the kept
+# full-parameter times).
 run-1m: $(STAMP)
 	$(PY) -m labkit.report run --build $(BUILD)/synthetic-1m --dataset synthetic-1m \
 		--only 01_data_preparation 02_lstm_sequential 07_funk_svd

@@ -326,16 +326,18 @@ def describe(config: dict) -> str:
 
 # --- the simple baselines, searched on the same validation split ---------------------------------
 
-def item_similarity_shrunk(X: np.ndarray, neighbours: int | None = None, shrinkage: float = 0.0) -> np.ndarray:
+def item_similarity_shrunk(X: np.ndarray, neighbours: int | None = None, shrinkage: float = 0.0,
+                           gram: np.ndarray | None = None) -> np.ndarray:
     """Return item-kNN's cosine similarity with shrinkage: G_ij / (|x_i| |x_j| + shrinkage), diagonal
     0, each column keeping its ``neighbours`` largest entries (``baselines.item_similarity`` with a
-    shrunk denominator: pairs seen by few users count less).
+    shrunk denominator: pairs seen by few users count less). ``gram``: X^T X in float64 if already
+    computed (a grid search computes it once).
 
     >>> X = np.array([[1, 1, 0], [1, 0, 1]], np.float32)
     >>> item_similarity_shrunk(X, shrinkage=1.0).astype(float).round(3).tolist()[0]
     [0.0, 0.414, 0.414]
     """
-    G = (X.T.astype(np.float64) @ X.astype(np.float64))
+    G = gram if gram is not None else X.T.astype(np.float64) @ X.astype(np.float64)
     norms = np.sqrt(np.diag(G))
     S = G / (norms[:, None] * norms[None, :] + shrinkage + 1e-12)
     np.fill_diagonal(S, 0.0)
@@ -367,9 +369,10 @@ def leave_last_out_baselines(d, sequence_length: int | None = None, lambdas=EASE
     base = leave_last_out(d, lambdas=tuple(lambdas), sequence_length=sequence_length, k=k, select=select)
     grid = configurations(knn or KNN_GRID, n=10 ** 6)
     fit = d.seen_fit.astype(np.float32)
+    gram = fit.T.astype(np.float64) @ fit.astype(np.float64)
     scores = {}
     for config in grid:
-        s = fit @ item_similarity_shrunk(fit, **config)
+        s = fit @ item_similarity_shrunk(fit, **config, gram=gram)
         scores[tuple(config.items())] = float(hit_and_auc_per_user(s, d.val_items, exclude=d.seen_fit, k=k)[select].mean())
     chosen = dict(max(scores, key=scores.get))
     train = d.seen.astype(np.float32)

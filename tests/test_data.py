@@ -311,6 +311,7 @@ def synthetic_1m(tmp_path_factory):
         yield data.load("synthetic-1m")
 
 
+@pytest.mark.xdist_group("synthetic_1m")  # one worker writes it once (module fixture)
 def test_synthetic_1m_has_ml1m_counts(synthetic_1m):
     ml = synthetic_1m
     assert ml.name == "synthetic-1m" and ml.folder.name == "synthetic-1m-0"
@@ -334,6 +335,7 @@ def test_synthetic_1m_has_ml1m_counts(synthetic_1m):
     assert set(ml.users.occupation) <= set(data.ML1M_OCCUPATIONS)
 
 
+@pytest.mark.xdist_group("synthetic_1m")
 def test_synthetic_1m_files_are_ml1m_formats(synthetic_1m):
     folder = synthetic_1m.folder
     movies = (folder / "movies.dat").read_bytes()
@@ -347,11 +349,13 @@ def test_synthetic_1m_files_are_ml1m_formats(synthetic_1m):
     assert re.fullmatch(r"1::\d+::[1-5]::\d{9,10}", first)
 
 
+@pytest.mark.xdist_group("synthetic_1m")
 def test_synthetic_1m_has_a_sequential_signal(synthetic_1m):
     popularity, transitions = _last_item_hits(synthetic_1m.ratings, every=4)
     assert transitions > 2 * popularity, (popularity, transitions)   # measured: 0.08 vs 0.39
 
 
+@pytest.mark.xdist_group("synthetic_1m")
 def test_synthetic_1m_same_seed_same_bytes(synthetic_1m, tmp_path):
     again = data.write_synthetic(tmp_path / "again", "synthetic-1m", seed=0)
     for f in [*data.FILES["synthetic-1m"].values(), data.MANIFEST]:

@@ -60,5 +60,5 @@ def test_a_full_synthetic_1m_pass_is_kept_with_date_and_commit_and_shown(tmp_pat
     # a later quick pass in the same folder: the section shows both, the quick one labelled as such
     report.write_report(entries, folder, preset="quick")
     text = "\n".join(report.synthetic_1m_section(folder, store))
-    assert "two epochs per training run" in text and f"commit {kept['commit']}" in text
+    assert "two epochs of the faithful model" in text and f"commit {kept['commit']}" in text
     assert "| 02_lstm_sequential | 12 | lstm 30.25 |" in text

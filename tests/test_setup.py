@@ -211,9 +211,34 @@ def test_requirements_resolve_from_wheels(target, resolutions):
         assert pins["mxnet"] == "1.9.1" and pins["setuptools"] == "84.2.1"
 
 
+@pytest.mark.xdist_group("resolutions")
 def test_python_3_13_has_no_wheels_for_the_pinned_numpy(resolutions):
     out = resolutions[("linux-x86_64", "3.13")]
     assert out.returncode != 0 and "numpy==1.26.4" in out.stderr, "requires-python <3.13 is no longer needed?"
+
+
+def test_xdist_groups_keep_a_notebooks_tests_on_one_worker(tmp_path):
+    """`make test` executes each notebook once per worker that runs one of its tests, so its tests must share
+    a worker (``--dist loadgroup``). With pytest 9.2 and pytest-xdist 3.8 the groups were silently ignored
+    (pytest-xdist issue #1386) and notebooks ran two or three times."""
+    (tmp_path / "test_groups.py").write_text(
+        "import os, pathlib, pytest\n"
+        "CASES = [pytest.param(g, marks=pytest.mark.xdist_group(g)) for g in 'abcd']\n"
+        "def note(g):\n"
+        "    with open(pathlib.Path(__file__).parent / f'{g}.txt', 'a') as f:\n"
+        "        f.write(os.environ['PYTEST_XDIST_WORKER'] + '\\n')\n"
+        "@pytest.mark.parametrize('g', CASES)\n"
+        "def test_one(g): note(g)\n"
+        "@pytest.mark.parametrize('g', CASES)\n"
+        "def test_two(g): note(g)\n")
+    (tmp_path / "conftest.py").write_text((ROOT / "tests" / "conftest.py").read_text())  # the same reordering
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "xdist", "-p", "no:cacheprovider", "-o", "addopts=",
+                           "-q", "-n", "2", "--dist", "loadgroup", "test_groups.py"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"})  # xdist alone: faster
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    workers = {g: set((tmp_path / f"{g}.txt").read_text().split()) for g in "abcd"}
+    assert all(len(w) == 1 for w in workers.values()), f"a group's tests ran on several workers: {workers}"
 
 
 # --------------------------------------------------------------------------- machines without MXNet
