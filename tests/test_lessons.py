@@ -123,17 +123,19 @@ def test_dataset_is_recorded_before_the_search(path):
 
 
 # Functions a lesson defines in a cell of its own and labkit keeps a saved copy of for the lessons after
-# it (d2l's ``#@save``): (notebook, cell id, labkit module file, function name).
-SAVED_COPIES = [("04_neumf", "d19-train-loop", "labkit/gluon.py", "train")]
+# it (d2l's ``#@save``): (notebook, cell id, labkit module file, the names the cell defines, in order).
+SAVED_COPIES = [("04_neumf", "d19-train-loop", "labkit/gluon.py", ("train",)),
+                ("03_ranking_losses", "c006", "labkit/gluon.py", ("BPRLoss", "HingeLoss"))]
 
 
-@pytest.mark.parametrize("stem, cell_id, module, name", SAVED_COPIES, ids=[f"{s}-{n}" for s, _, _, n in SAVED_COPIES])
-def test_a_lessons_function_and_labkits_saved_copy_are_the_same_code(stem, cell_id, module, name):
+@pytest.mark.parametrize("stem, cell_id, module, names", SAVED_COPIES, ids=[s for s, *_ in SAVED_COPIES])
+def test_a_lessons_definitions_and_labkits_saved_copy_are_the_same_code(stem, cell_id, module, names):
     root = Path(__file__).resolve().parents[1]
     by_id = {c.get("id"): c for c in cells(root / "notebooks" / f"{stem}.ipynb")}
     assert cell_id in by_id, f"{stem} has no cell {cell_id} (update SAVED_COPIES)"
     source = (root / module).read_text()
-    saved = [n for n in ast.parse(source).body if isinstance(n, ast.FunctionDef) and n.name == name]
-    assert saved, f"{module} defines no function {name}"
-    assert text(by_id[cell_id]).strip() == ast.get_source_segment(source, saved[0]).strip(), (
-        f"{stem}'s cell {cell_id} and {module}'s {name} differ: edit both the same way")
+    defined = {n.name: n for n in ast.parse(source).body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    assert set(names) <= set(defined), f"{module} does not define {sorted(set(names) - set(defined))}"
+    saved = "\n\n\n".join(ast.get_source_segment(source, defined[name]) for name in names)
+    assert text(by_id[cell_id]).strip() == saved.strip(), (
+        f"{stem}'s cell {cell_id} and {module}'s {', '.join(names)} differ: edit both the same way")
