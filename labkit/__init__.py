@@ -2,7 +2,8 @@
 
 Modules: ``data`` (MovieLens download, verification, parsing, synthetic data, the Funk-SVD
 tutorial files), ``splits``, ``sequences``, ``metrics``, ``stats`` (bootstrap intervals and
-verdicts), ``baselines`` (popularity, item-kNN, EASE, transition counts), ``frameworks`` (MXNet
+verdicts), ``baselines`` (popularity, item-kNN, EASE, transition counts, their choice on
+validation), ``embeddings`` (what learned vectors say: nearest neighbours, one shared direction), ``frameworks`` (MXNet
 import shim, quiet TensorFlow, seeding, device, progress bars, which frameworks this machine can
 have), ``results`` (recording headline numbers with intervals, results tables), ``plots``,
 ``report`` (the ``make run`` report), ``competition`` (notebook 07's competition), ``exercises``

@@ -225,6 +225,89 @@ def score_matrices(X: np.ndarray, lambdas=(), users=None) -> dict:
     return out
 
 
+def bias_predictions(train_users, train_items, train_ratings, users, items, damping: float = 10.0) -> np.ndarray:
+    """Return the bias baseline's rating predictions μ + b_u + b_i for the pairs (``users[j]``, ``items[j]``).
+
+    From the training ratings: μ their mean, b_i each item's summed deviation from μ over its number
+    of ratings plus ``damping``, b_u the same for each user's deviations from μ + b_i (Koren 2008's
+    shrunk baseline estimates); an item or user without training ratings gets 0.
+
+    >>> bias_predictions([0, 0, 1], [0, 1, 0], [4.0, 2.0, 5.0], users=[1, 2], items=[1, 0], damping=0.0).tolist()
+    [2.5, 4.5]
+    """
+    import pandas as pd
+
+    train_items, train_users = pd.Series(np.asarray(train_items)), pd.Series(np.asarray(train_users))
+    ratings = pd.Series(np.asarray(train_ratings))
+    mu = ratings.mean()
+    b_i = (ratings - mu).groupby(train_items).sum() / (ratings.groupby(train_items).size() + damping)
+    residual = ratings - mu - train_items.map(b_i)
+    b_u = residual.groupby(train_users).sum() / (ratings.groupby(train_users).size() + damping)
+    return (mu + pd.Series(np.asarray(items)).map(b_i).fillna(0) + pd.Series(np.asarray(users)).map(b_u).fillna(0)).to_numpy()
+
+
+def chosen_scores(X: np.ndarray, lam: float, knn: dict | None = None, users=None) -> dict:
+    """Return ``{"popularity", "item-kNN", "EASE"}``: (len(users), n_items) scores of popularity, item-kNN
+    with ``knn``'s neighbours and shrinkage (``labkit.tune.item_similarity_shrunk``; plain cosine when
+    None) and EASE with ``lam``, from the interactions ``X`` of all training users (``users``: the
+    rows to score, default all).
+
+    >>> X = interactions([0, 0, 1, 2], [0, 1, 1, 2], 3, 3)
+    >>> {name: s.shape for name, s in chosen_scores(X, 10.0, {"neighbours": 2, "shrinkage": 1.0}, users=[1]).items()}
+    {'popularity': (1, 3), 'item-kNN': (1, 3), 'EASE': (1, 3)}
+    """
+    from .tune import item_similarity_shrunk
+
+    X = as_matrix(X)
+    rows = X if users is None else X[np.asarray(users)]
+    return {"popularity": np.broadcast_to(X.sum(axis=0, dtype=np.float32), rows.shape),
+            "item-kNN": rows @ (item_similarity(X) if knn is None else item_similarity_shrunk(X, **knn)),
+            "EASE": rows @ ease_weights(X, lam)}
+
+
+def choose_on_validation(X: np.ndarray, score, lambdas, knn_grid: dict, users=None) -> dict:
+    """Choose EASE's λ, item-kNN's neighbours x shrinkage and the strongest baseline on validation.
+
+    ``X``: the interactions of the validation run's training part (all users); ``score(scores, seen)``
+    returns the validation metric (higher is better) of a score matrix whose rows are ``users``
+    (default all), ranking only items outside ``seen`` (``X[users] > 0``). EASE's λ is the best of
+    ``lambdas``, item-kNN's configuration the best point of the grid ``knn_grid`` (``{"neighbours":
+    [...], "shrinkage": [...]}``; the first best on ties, in grid order); the strongest baseline is the
+    best of popularity of unseen items, the chosen item-kNN and the chosen EASE.
+
+    Returns ``{"lambda", "knn", "validation": {baseline: metric}, "ease": {λ: metric}, "best", "trials":
+    {baseline: configurations tried}, "scores": {"popularity", "item-kNN", "EASE"}}``, the last the
+    validation score matrices of the chosen baselines (``tune.record_baselines`` reads "lambda",
+    "knn" and "trials").
+
+    >>> X = interactions([0, 0, 1, 1, 2, 2, 3], [0, 1, 0, 1, 1, 2, 2], 4, 3)
+    >>> top_is_1 = lambda scores, seen: float(np.mean(np.where(seen, -np.inf, scores).argmax(axis=1) == 1))
+    >>> base = choose_on_validation(X, top_is_1, [1.0, 10.0], {"neighbours": [1, 2], "shrinkage": [0.0]})
+    >>> base["lambda"], base["knn"], base["trials"]
+    (1.0, {'neighbours': 2, 'shrinkage': 0.0}, {'popularity': 1, 'item-kNN': 2, 'EASE': 2})
+    >>> base["validation"], base["best"]
+    ({'popularity (unseen)': 0.25, 'item-kNN': 0.25, 'EASE': 0.25}, 'popularity (unseen)')
+    """
+    from .tune import configurations, item_similarity_shrunk
+
+    X = as_matrix(X)
+    rows = X if users is None else X[np.asarray(users)]
+    seen = rows > 0
+    G = gram(X)
+    ease_scores = {lam: rows @ ease_weights(X, lam, G) for lam in lambdas}
+    ease_metric = {lam: score(s, seen) for lam, s in ease_scores.items()}
+    grid = configurations(knn_grid, n=int(np.prod([len(v) for v in knn_grid.values()])))
+    knn_metric = [score(rows @ item_similarity_shrunk(X, **c), seen) for c in grid]
+    lam, knn = max(lambdas, key=ease_metric.get), grid[int(np.argmax(knn_metric))]
+    scores = {"popularity": np.broadcast_to(X.sum(axis=0, dtype=np.float32), rows.shape),
+              "item-kNN": rows @ item_similarity_shrunk(X, **knn), "EASE": ease_scores[lam]}
+    validation = {"popularity (unseen)": score(scores["popularity"], seen), "item-kNN": max(knn_metric),
+                  "EASE": ease_metric[lam]}
+    return {"lambda": lam, "knn": knn, "validation": validation, "ease": ease_metric,
+            "best": max(validation, key=validation.get),
+            "trials": {"popularity": 1, "item-kNN": len(grid), "EASE": len(lambdas)}, "scores": scores}
+
+
 def leave_last_out(d, lambdas=(50.0, 200.0, 500.0, 1000.0), sequence_length: int | None = None,
                    k=(10, 50), select: str = "hit@10") -> dict:
     """Every baseline on a leave-last-out split (``labkit.splits.LeaveLastOutData``), tuned on validation.

@@ -4,6 +4,10 @@ d2l's ``train_ranking`` printed a running *sum* of batch losses; this loop repor
 mean loss per training example for every epoch, the seconds each epoch took and an optional
 evaluation after each epoch, with one progress bar per cell in JupyterLab (``frameworks.progress``).
 The model code (the network, its forward pass on a batch) stays in the notebook and is passed in.
+
+``train`` is shown and explained in notebook 04, which defines it in a cell of its own; this is
+the saved copy that notebooks 03 and 05 and the exercises use, as d2l saves ``train_ranking``
+with ``#@save`` (``tests/test_lessons.py`` checks that the two are the same code).
 """
 
 from __future__ import annotations
@@ -12,10 +16,10 @@ import time
 
 import numpy as np
 
-from .frameworks import import_mxnet
+from .frameworks import import_mxnet, progress
 
 mx = import_mxnet()
-from mxnet import gluon, np as mnp, npx  # noqa: E402  (after the shim)
+from mxnet import autograd, gluon, np as mnp, npx  # noqa: E402  (after the shim)
 
 
 class BPRLoss(gluon.loss.Loss):
@@ -65,46 +69,36 @@ def batches(arrays, batch_size: int, rng=None):
 
 def train(forward, loss, trainer, epoch_data, epochs: int, batch_size: int, ctx=None,
           evaluate=None, desc: str = "training", stop=None) -> list[dict]:
-    """Train a Gluon model and return one dict per epoch: epoch, loss (mean per example), seconds (training only), evaluation.
+    """Train a Gluon model; return one dict per epoch: epoch, loss (mean per example), seconds, evaluation.
 
-    ``epoch_data(epoch)`` returns the numpy arrays of one epoch (e.g. fresh BPR triples);
-    ``forward(*mx_arrays)`` returns what ``loss`` takes (e.g. positive and negative scores);
-    ``loss`` returns one value per example (or a batch sum, see below); ``evaluate()`` (optional)
-    returns a dict of metrics computed after the epoch. The printed and returned loss is
-    sum of per-example losses / number of examples. ``stop(row)`` (optional) is called with each
-    epoch's row and ends training when it returns True (e.g. ``labkit.tune.Stopping``: ``stop=lambda
-    row: stopping.update(row["hit@10"])``).
-
-    Example::
-
-        history = train(lambda u, i, j: (net(u, i), net(u, j)), BPRLoss(), trainer,
-                        lambda e: pairwise_triples(users, items, seen, rng), epochs=10, batch_size=1024)
+    ``epoch_data(epoch)`` returns one epoch's numpy arrays (e.g. fresh BPR triples); ``forward(*batch)``
+    returns what ``loss`` takes (e.g. the positive and the negative scores); ``loss`` returns one value
+    per example. ``evaluate()`` (optional) returns a dict of metrics computed after each epoch;
+    ``stop(row)`` (optional) ends training when it returns True, e.g. ``lambda row:
+    stopping.update(row["hit@10"])``. Example: ``train(lambda u, i, j: (net(u, i), net(u, j)), BPRLoss(),
+    trainer, lambda e: pairwise_triples(users, items, seen, rng), epochs=10, batch_size=1024)``.
     """
-    from mxnet import autograd
-
-    from .frameworks import progress
-
     ctx = ctx or mx.cpu()
     history = []
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
-        arrays = epoch_data(epoch)
+        arrays = epoch_data(epoch)          # e.g. fresh negatives every epoch
         total, count = 0.0, 0
         n_batches = -(-len(arrays[0]) // batch_size)
         bar = progress(batches(arrays, batch_size), total=n_batches, desc=f"{desc} epoch {epoch}/{epochs}")
-        for batch in bar:
+        for batch in bar:                   # batch_size examples at a time, in epoch_data's order
             xs = [mx.np.array(b, ctx=ctx, dtype=b.dtype) for b in batch]
-            with autograd.record():
+            with autograd.record():         # forward pass, recorded for the gradients
                 values = loss(*forward(*xs))
             values.backward()
-            trainer.step(len(batch[0]))
+            trainer.step(len(batch[0]))     # one optimiser step; the gradient is averaged over the batch
             total += float(values.sum())
             count += len(batch[0])
             if hasattr(bar, "set_postfix_str"):   # a bar (not in batch mode): the running mean loss
                 bar.set_postfix_str(f"loss {total / count:.4f}", refresh=False)
         row = {"epoch": epoch, "loss": total / count, "seconds": time.perf_counter() - start}
         if evaluate is not None:
-            row.update(evaluate())   # not counted in "seconds" (training time only)
+            row.update(evaluate())          # not counted in "seconds" (training time only)
         history.append(row)
         print(f"epoch {epoch:2d}  " + "  ".join(f"{k} {v:.4f}" for k, v in row.items() if k not in ("epoch", "seconds"))
               + f"  ({row['seconds']:.1f}s)")

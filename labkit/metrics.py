@@ -369,6 +369,23 @@ def evaluate_topk(topk_items, truth, metrics=("precision", "recall", "map", "ndc
     return out
 
 
+def truth_and_seen(part, history, n_users: int, n_items: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return (users, truth, seen) for evaluating on the interactions ``part`` after training on ``history``
+    (both with user_id and item_id columns): the sorted users of ``part``, and their rows of the boolean
+    (n_users, n_items) matrices of ``part`` (what to find) and of ``history`` (what not to recommend again).
+
+    >>> import pandas as pd
+    >>> users, truth, seen = truth_and_seen(pd.DataFrame({"user_id": [1], "item_id": [2]}),
+    ...                                     pd.DataFrame({"user_id": [0, 1], "item_id": [0, 1]}), 2, 3)
+    >>> users.tolist(), truth.tolist(), seen.tolist()
+    ([1], [[False, False, True]], [[False, True, False]])
+    """
+    users = np.sort(part.user_id.unique())
+    truth = truth_matrix(part.user_id, part.item_id, n_users, n_items)[users]
+    seen = truth_matrix(history.user_id, history.item_id, n_users, n_items)[users]
+    return users, truth, seen
+
+
 def rank_of(topk_items: np.ndarray, rows, items) -> np.ndarray:
     """Return the 0-based position of ``items[j]`` in ``topk_items[rows[j]]``, or -1 if absent.
 
@@ -403,6 +420,19 @@ def by_user(values, users) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     ids, inverse, counts = np.unique(users, return_inverse=True, return_counts=True)
     sums = np.bincount(inverse, weights=values, minlength=len(ids))
     return ids, sums / counts, counts
+
+
+def per_event(topk_items: np.ndarray, users, items) -> dict:
+    """Return ``{"ndcg@k": ..., "recall@k": ...}``, one value per event (``users[j]`` watched ``items[j]``):
+    the single-target NDCG of the item's place in the user's top-k list (``single_target_ndcg``), and 1.0
+    if it is in the list at all, else 0.0 (k: the lists' length).
+
+    >>> {m: v.round(4).tolist() for m, v in per_event(np.array([[5, 7, 9]]), [0, 0], [9, 4]).items()}
+    {'ndcg@3': [0.5, 0.0], 'recall@3': [1.0, 0.0]}
+    """
+    k = np.asarray(topk_items).shape[1]
+    ranks = rank_of(topk_items, np.asarray(users), np.asarray(items))
+    return {f"ndcg@{k}": single_target_ndcg(ranks), f"recall@{k}": (ranks >= 0).astype(float)}
 
 
 def single_target_ndcg(ranks: np.ndarray) -> np.ndarray:

@@ -154,6 +154,43 @@ def metric_bars(table: dict, title: str = ""):
     return fig
 
 
+def interval_bars(per_user: dict, metrics, references: dict | None = None, seed: int = 0, title: str = "",
+                  ylabel: str = "metric value (higher is better)"):
+    """Plot one group of bars per model (``per_user``: ``{model: {metric: per-user values}}``), one bar per
+    metric with its 95% interval (``stats.bootstrap`` with ``seed``, as in the results table); return the figure.
+
+    ``references`` (``{metric: (value, label)}``) draws a horizontal line in the metric's colour at
+    each value (e.g. the source's number), labelled in the legend. The y axis starts at 0.
+
+    >>> pu = {"model": {"ndcg@10": np.r_[np.ones(3), np.zeros(7)]}, "popularity": {"ndcg@10": np.r_[1.0, np.zeros(9)]}}
+    >>> fig = interval_bars(pu, ["ndcg@10"], {"ndcg@10": (0.2, "the source")})
+    >>> ax = fig.axes[0]; [t.get_text() for t in ax.get_xticklabels()], ax.get_ylim()[0]
+    (['model', 'popularity'], 0.0)
+    >>> sorted(t.get_text() for t in ax.get_legend().get_texts())
+    ['ndcg@10', 'the source']
+    """
+    import matplotlib.pyplot as plt
+
+    from .stats import bootstrap
+
+    names, metrics = list(per_user), list(metrics)
+    width = 0.8 / len(metrics)
+    fig, ax = plt.subplots(figsize=(max(6, 1.5 * len(names)), 4))
+    x = np.arange(len(names))
+    for j, metric in enumerate(metrics):
+        est = [bootstrap(per_user[n][metric], seed=seed) for n in names]
+        ax.bar(x + (j - (len(metrics) - 1) / 2) * width, [e.value for e in est], width, label=metric, color=f"C{j}",
+               yerr=[[e.value - e.low for e in est], [e.high - e.value for e in est]], capsize=3)
+    for (metric, (value, label)), style in zip((references or {}).items(), [":", "--", "-."] * 3):
+        ax.axhline(value, color=f"C{metrics.index(metric)}", ls=style, lw=1, label=label)
+    ax.set_xticks(x, [n.replace(" (", "\n(") for n in names], fontsize=8)
+    top = max([ax.get_ylim()[1]] + [1.1 * value for value, _ in (references or {}).values()])
+    ax.set(title=title, ylabel=ylabel, ylim=(0, 1.05 * top))
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 def model_vs_baselines(rows: list[dict]):
     """Plot each faithful model beside popularity of unseen items (or the row's ``unseen_label``) and the
     strongest baseline; return the figure.

@@ -19,6 +19,9 @@ from pathlib import Path
 from .stats import Estimate, verdict
 
 MIME = "application/vnd.labkit.record+json"
+# The record prefixes of the simple baselines' rows, the same in every lesson (the report reads them).
+BASELINE_KEYS = {"popularity": "popularity", "popularity (unseen)": "popularity_unseen", "item-kNN": "itemknn",
+                 "EASE": "ease", "transitions": "transition"}
 
 
 def _plain(value):
@@ -190,6 +193,51 @@ def show(estimates: dict, differences: dict | None = None, keys: dict | None = N
     html = (f"<p>{caption}</p>" if caption else "") + table.to_html()
     if not _display(text, [_entry(n, v) for n, v in records.items()], html):
         print(text)
+
+
+def compare(per_user: dict, pairs, keys: dict | None = None, weights=None, seed: int = 0, caption: str = "",
+            fmt: str = ".4f", sentences=None) -> dict:
+    """Show one results table with every model's intervals and every pair's paired difference, print
+    each pair's verdict as a sentence, and return the differences (``stats.differences``).
+
+    ``per_user``: ``{model: {metric: per-user values}}``; ``pairs``: ``[(model, other), ...]``;
+    ``keys`` and ``caption`` as in ``show`` (every number is recorded); ``weights``: per-user weights
+    (e.g. events per user); ``sentences``: the metrics to write a sentence for (default: all).
+
+    >>> import numpy as np
+    >>> pu = {"A": {"hit@1": np.r_[np.ones(60), np.zeros(40)]}, "B": {"hit@1": np.r_[np.zeros(60), np.ones(10), np.zeros(30)]}}
+    >>> differences = compare(pu, [("A", "B")], {"A": "a", "B": "b"})
+                                      hit@1
+    A               0.6000 [0.5100, 0.6900]
+    B               0.1000 [0.0498, 0.1600]
+    A − B  +0.5000 [+0.3700, +0.6300] beats
+    A beats B on hit@1 (difference +0.5000 [+0.3700, +0.6300]).
+    >>> sorted(differences)
+    [('A', 'B')]
+    """
+    from . import stats
+
+    differences = stats.differences(per_user, pairs, weights, seed=seed)
+    show(stats.estimates(per_user, weights, seed=seed), differences, keys, fmt, caption=caption)
+    for (model, other), by_metric in differences.items():
+        for metric, difference in by_metric.items():
+            if sentences is None or metric in sentences:
+                print(stats.sentence(model, other, metric, difference))
+    return differences
+
+
+def cpu_timed(function, *args, **kwargs):
+    """Call ``function(*args, **kwargs)`` and return (its result, the CPU seconds it took).
+
+    >>> result, seconds = cpu_timed(sum, range(10))
+    >>> result, seconds >= 0
+    (45, True)
+    """
+    import time
+
+    start = time.process_time()
+    result = function(*args, **kwargs)
+    return result, time.process_time() - start
 
 
 def _stored(notebook):

@@ -255,6 +255,49 @@ def estimates(per_user: dict, weights=None, seed: int = 0) -> dict:
             for model, by_metric in per_user.items()}
 
 
+def event_estimates(per_event: dict, users, seed: int = 0) -> dict:
+    """Return ``{metric: Estimate}`` of each metric's mean over events (``per_event``: ``{metric: one value
+    per event}``, ``users``: each event's user), the interval from a bootstrap over users, each user's
+    mean weighted by its number of events (``metrics.by_user``).
+
+    >>> est = event_estimates({"recall@10": [1.0, 0.0, 1.0, 1.0]}, users=[7, 7, 3, 5])
+    >>> est["recall@10"].value
+    0.75
+    """
+    from .metrics import by_user
+
+    out = {}
+    for metric, values in per_event.items():
+        _, means, counts = by_user(values, users)
+        out[metric] = bootstrap(means, weights=counts, seed=seed)
+    return out
+
+
+def against_source(like_for_like: dict, ours: dict, source: dict, names=("like for like", "ours"), seed: int = 0) -> str:
+    """Return, per metric of ``source`` (``{metric: the source's number}``), two lines: where the source's
+    number lies (inside, below or above) the interval of the run measured like for like with the source,
+    and whether that run is higher, lower or not clearly different from ``ours`` (a paired difference).
+
+    ``like_for_like`` and ``ours``: ``{metric: per-user values}`` of the same users (e.g. one model under
+    the source's evaluator and under the corrected one); ``names`` name them in the text.
+
+    >>> a = {"hit@50": np.r_[np.ones(40), np.zeros(60)]}; b = {"hit@50": np.r_[np.ones(30), np.zeros(70)]}
+    >>> print(against_source(a, b, {"hit@50": 0.397}, names=("d2l's evaluator", "corrected")))
+    hit@50: d2l's evaluator 0.4000 [0.3100, 0.4900], corrected 0.3000; the source's 0.397 lies inside the interval of d2l's evaluator
+        d2l's evaluator minus corrected: +0.1000 [+0.0500, +0.1600]: higher under d2l's evaluator
+    """
+    lines = []
+    for metric, value in source.items():
+        e = bootstrap(like_for_like[metric], seed=seed)
+        where = "inside" if e.low <= value <= e.high else ("below" if value < e.low else "above")
+        lines.append(f"{metric}: {names[0]} {e}, {names[1]} {float(np.mean(ours[metric])):.4f}; the source's {value} "
+                     f"lies {where} the interval of {names[0]}")
+        diff = paired_difference(like_for_like[metric], ours[metric], seed=seed)
+        effect = {"beats": "higher", "loses to": "lower", "no clear difference": "not clearly different"}[verdict(diff)]
+        lines.append(f"    {names[0]} minus {names[1]}: {diff.format('+.4f')}: {effect} under {names[0]}")
+    return "\n".join(lines)
+
+
 def differences(per_user: dict, pairs, weights=None, seed: int = 0) -> dict:
     """Return ``{(a, b): {metric: Estimate of a - b}}`` for each pair of models, paired over the same users.
 

@@ -28,11 +28,14 @@ MODEL_LESSONS = sorted(p for p in (ROOT / "notebooks").glob("0[2-7]_*.ipynb"))
 MODEL_CELLS = {
     "02_lstm_sequential": ["c009", "c011", "c015", "c017", "c017b", "d19-train"],
     "03_ranking_losses": ["c006", "c008", "c014", "c018", "321a8db4", "d19-tuned-train"],
-    "04_neumf": ["c008", "c010", "c012", "c014", "c018", "d19-tuned-train"],
-    "05_caser": ["c009", "c011"],
+    "04_neumf": ["c008", "c010", "d19-train-loop", "c012", "c014", "c018", "d19-tuned-train"],
+    "05_caser": ["c009", "c011", "7bef47fa", "d19-tuned-train"],
     "06_two_tower": ["c011", "c014", "c018", "c020"],
     "07_funk_svd": ["c013", "3a90cf87", "d19-train-funk", "c024", "d19-tuned-train"],
 }
+# Model cells another branch adds (issue 18: 05's tuned Caser trained with 3 seeds); until it is merged
+# they are absent from the notebook, and ``share`` simply finds no such cell.
+PENDING = {"05_caser": ["d19-tuned-train"]}
 
 
 def code_lines(source: str) -> int:

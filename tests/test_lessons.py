@@ -6,6 +6,7 @@ the smoke run executes it (tests/test_notebooks.py) and by nbval; the share's de
 tests/code_share.py.
 """
 
+import ast
 import json
 import re
 import sys
@@ -19,7 +20,10 @@ import code_share  # noqa: E402
 LESSONS = code_share.MODEL_LESSONS
 IDS = [p.stem for p in LESSONS]
 # measured after issue 19's moves (tests/code_share.py); below 40%: the work left, see the report
-BELOW_TARGET = {"04_neumf": 0.31, "05_caser": 0.31, "06_two_tower": 0.35, "07_funk_svd": 0.31}
+# 05: 54 of 155 lines; its tuned section (cell 2abaa003, issue 18's) is left: written with
+# results.tuned_choice and the tuned runs' loop in a cell of its own (id d19-tuned-train, as in 04 and 07),
+# it measures 60 of 139 (43%).
+BELOW_TARGET = {"05_caser": 0.35}
 VERDICT_WORDS = re.compile(r"\b(beats?|loses? to|no clear difference|wins?)\b", re.I)
 
 
@@ -77,10 +81,13 @@ def test_discussion_prose_states_no_number_or_verdict(path):
 def test_model_cells_exist_and_are_model_code(path):
     by_id = {c.get("id"): c for c in cells(path)}
     for cid in code_share.MODEL_CELLS[path.stem]:
+        if cid not in by_id and cid in code_share.PENDING.get(path.stem, ()):
+            continue   # added by another branch (see code_share.PENDING)
         assert cid in by_id, f"model cell {cid} is gone: update tests/code_share.py"
         source = text(by_id[cid])
         assert by_id[cid]["cell_type"] == "code"
-        assert not re.search(r"\b(record|show)\(|plt\.|plots\.", source), f"model cell {cid} records, shows or plots"
+        # labkit.results' record( and show(, not a method of that name (autograd.record() records gradients)
+        assert not re.search(r"(?<![.\w])(record|show)\(|plt\.|plots\.", source), f"model cell {cid} records, shows or plots"
 
 
 @pytest.mark.parametrize("path", LESSONS, ids=IDS)
@@ -101,8 +108,37 @@ def test_share_counts_lines_and_stops_at_the_appendix(tmp_path):
         {"cell_type": "code", "id": "p", "metadata": {}, "source": ["w = 4"]}]}
     path = tmp_path / "99_x.ipynb"
     path.write_text(json.dumps(nb))
-    code_share.MODEL_CELLS["99_x"] = ["m"]
+    code_share.MODEL_CELLS["99_x"] = ["m", "added-by-another-branch"]   # an id not (yet) in the notebook counts nothing
     try:
         assert code_share.share(path) == (2, 3)
     finally:
         del code_share.MODEL_CELLS["99_x"]
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=IDS)
+def test_dataset_is_recorded_before_the_search(path):
+    """`make tune` stops a lesson at `tune.finish` and reads its "dataset" record (labkit.tune.run), so
+    moving that record to the appendix breaks the search: it must come before the search cell."""
+    sources = [text(c) for c in cells(path) if c["cell_type"] == "code"]
+    search = next(i for i, s in enumerate(sources) if "tune.finish(" in s)
+    recorded = [i for i, s in enumerate(sources) if re.search(r"""record\(["']dataset["']""", s)]
+    assert recorded and recorded[0] < search, "record('dataset', ...) must run before the search (tune.finish)"
+
+
+# Functions a lesson defines in a cell of its own and labkit keeps a saved copy of for the lessons after
+# it (d2l's ``#@save``): (notebook, cell id, labkit module file, the names the cell defines, in order).
+SAVED_COPIES = [("04_neumf", "d19-train-loop", "labkit/gluon.py", ("train",)),
+                ("03_ranking_losses", "c006", "labkit/gluon.py", ("BPRLoss", "HingeLoss"))]
+
+
+@pytest.mark.parametrize("stem, cell_id, module, names", SAVED_COPIES, ids=[s for s, *_ in SAVED_COPIES])
+def test_a_lessons_definitions_and_labkits_saved_copy_are_the_same_code(stem, cell_id, module, names):
+    root = Path(__file__).resolve().parents[1]
+    by_id = {c.get("id"): c for c in cells(root / "notebooks" / f"{stem}.ipynb")}
+    assert cell_id in by_id, f"{stem} has no cell {cell_id} (update SAVED_COPIES)"
+    source = (root / module).read_text()
+    defined = {n.name: n for n in ast.parse(source).body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    assert set(names) <= set(defined), f"{module} does not define {sorted(set(names) - set(defined))}"
+    saved = "\n\n\n".join(ast.get_source_segment(source, defined[name]) for name in names)
+    assert text(by_id[cell_id]).strip() == saved.strip(), (
+        f"{stem}'s cell {cell_id} and {module}'s {', '.join(names)} differ: edit both the same way")

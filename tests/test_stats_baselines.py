@@ -235,3 +235,33 @@ def test_recent_transitions_rows_are_user_ids():
     assert B.short_users([0, 0, 2, 2, 2], 3, 2).tolist() == [1]
     with pytest.raises(ValueError, match="sorted"):
         B.recent_transitions(T, [2, 0], [1, 1], 3, 2)
+
+
+def test_choose_on_validation_picks_what_a_plain_search_picks():
+    """λ, item-kNN's configuration and the strongest baseline are the argmax of the validation metric
+    over plain recomputations (labkit.baselines.ease, tune.item_similarity_shrunk), first best on ties."""
+    from labkit import metrics, tune
+
+    rng = np.random.default_rng(3)
+    X = (rng.random((60, 25)) < 0.2).astype(np.float32)
+    target = rng.integers(0, 25, size=60)
+    users = np.arange(0, 60, 2)
+
+    def hit10(scores, seen):
+        top = metrics.topk(scores, 10, exclude=seen, seed=0)
+        return float((top == target[users][:, None]).any(axis=1).mean())
+
+    lambdas, grid = [1.0, 10.0, 100.0], {"neighbours": [3, 10], "shrinkage": [0.0, 5.0]}
+    base = B.choose_on_validation(X, hit10, lambdas, grid, users=users)
+    seen = X[users] > 0
+    ease = [hit10(B.ease(X, lam)[users], seen) for lam in lambdas]
+    configs = tune.configurations(grid, n=4)
+    knn = [hit10(X[users] @ tune.item_similarity_shrunk(X, **c), seen) for c in configs]
+    assert base["lambda"] == lambdas[int(np.argmax(ease))] and base["ease"] == dict(zip(lambdas, ease))
+    assert base["knn"] == configs[int(np.argmax(knn))]
+    validation = {"popularity (unseen)": hit10(B.popularity(X)[users], seen), "item-kNN": max(knn), "EASE": max(ease)}
+    assert base["validation"] == validation and base["best"] == max(validation, key=validation.get)
+    assert base["trials"] == {"popularity": 1, "item-kNN": 4, "EASE": 3}
+    chosen = B.chosen_scores(X, base["lambda"], base["knn"], users)
+    for name in ("popularity", "item-kNN", "EASE"):
+        np.testing.assert_allclose(chosen[name], base["scores"][name], rtol=1e-5)
