@@ -221,9 +221,7 @@ def make_entry(notebook: str, dataset: str, space: dict, trials: list[dict], met
     chosen = best(trials)
     return {
         "notebook": notebook, "dataset": dataset, "metric": metric, "split": "validation", "space": space,
-        "rule": {"trials": len(trials), "seed": seed, "max_epochs": max_epochs, "patience": PATIENCE,
-                 "min_epochs": min(MIN_EPOCHS, max_epochs), "warmup_limit": min(WARMUP_LIMIT, max_epochs),
-                 "min_delta": MIN_DELTA},
+        "rule": {"trials": len(trials), "seed": seed, **rule(max_epochs)},
         "trials": trials,
         "choice": {"config": chosen["config"], "epochs": chosen["best_epoch"], "value": chosen["value"],
                    "still_improving": chosen["still_improving"]},
@@ -233,6 +231,16 @@ def make_entry(notebook: str, dataset: str, space: dict, trials: list[dict], met
         "cpu_seconds": round(sum(t["cpu_seconds"] for t in trials), 1),
         "date": time.strftime("%Y-%m-%d"), "commit": _commit(),
     }
+
+
+def rule(max_epochs: int = MAX_EPOCHS) -> dict:
+    """Return the stopping rule's constants for a budget of ``max_epochs`` (as ``search`` applies them).
+
+    >>> rule()["min_delta"] == MIN_DELTA and rule(2)["min_epochs"] == 2
+    True
+    """
+    return {"max_epochs": max_epochs, "patience": PATIENCE, "min_epochs": min(MIN_EPOCHS, max_epochs),
+            "warmup_limit": min(WARMUP_LIMIT, max_epochs), "min_delta": MIN_DELTA}
 
 
 def record_search(entry: dict) -> None:
@@ -565,7 +573,7 @@ def check_spaces(path: Path | None = None, strict: bool = True) -> list[str]:
 
     Each entry must have its notebook's ``SPACE``, the configurations ``configurations(SPACE,
     n, seed)`` in order with n its number of trials, its choice the best trial on validation, and
-    (``strict``, the committed file) n = ``TRIALS``. A notebook without an entry is no error (it
+    (``strict``, the committed file) n = ``TRIALS`` and the course's stopping rule (``rule()``). A notebook without an entry is no error (it
     says so and runs its faithful settings): ``missing`` lists them.
 
     >>> check_spaces(Path("/nonexistent.json"), strict=False)
@@ -590,6 +598,10 @@ def check_spaces(path: Path | None = None, strict: bool = True) -> list[str]:
             n = len(e["trials"])
             if strict and n != TRIALS:
                 problems.append(f"{where}: {n} trials, not {TRIALS}")
+            used = {k: v for k, v in e["rule"].items() if k not in ("trials", "seed")}
+            if strict and used != rule():
+                problems.append(f"{where}: searched under {used}, not the course's stopping rule {rule()} "
+                                f"(make tune ONLY={nb.stem})")
             expected = json.loads(json.dumps(configurations(space, n, e["rule"]["seed"])))
             if [t["config"] for t in e["trials"]] != expected:
                 problems.append(f"{where}: the trials are not configurations(SPACE, {n}) in order")

@@ -162,6 +162,12 @@ def test_the_space_check_catches_a_changed_space_or_a_choice_not_made_on_validat
     changed[stem][dataset]["trials"] = changed[stem][dataset]["trials"][:-1]
     (tmp_path / "c.json").write_text(json.dumps(changed))
     assert any("trials, not 12" in p for p in tune.check_spaces(tmp_path / "c.json"))
+    for key, value in (("min_delta", 0.0), ("warmup_limit", None), ("patience", 3)):  # a search under another rule
+        changed = copy.deepcopy(content)
+        changed[stem][dataset]["rule"][key] = value
+        (tmp_path / "d.json").write_text(json.dumps(changed))
+        assert any("not the course's stopping rule" in p for p in tune.check_spaces(tmp_path / "d.json")), key
+        assert not any("stopping rule" in p for p in tune.check_spaces(tmp_path / "d.json", strict=False))
 
 
 def test_every_tunable_notebook_uses_the_one_budget_and_rule():
