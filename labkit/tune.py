@@ -3,10 +3,11 @@
 Every model notebook searches its own small space of hyper-parameters on the protocol's
 validation split with the same budget: ``TRIALS`` configurations (``configurations``: the whole
 grid when it is that small, otherwise a seeded sample of it), each trained under the same early
-stopping rule (``Stopping``: at most ``MAX_EPOCHS`` epochs; patience starts only once a later epoch
-beat the first epoch's validation score (the warm-up is over), then stop after ``PATIENCE`` epochs
-without a better one, never before ``MIN_EPOCHS``; a trial that has not beaten its first epoch
-after ``WARMUP_LIMIT`` epochs ends there, flagged ``never_improved``). A trial whose best epoch is
+stopping rule (``Stopping``: at most ``MAX_EPOCHS`` epochs; an epoch *improves* when its validation
+score beats the last improving one's by more than ``MIN_DELTA``; patience starts only once a later
+epoch improved on the first (the warm-up is over), then stop after ``PATIENCE`` epochs without an
+improvement, never before ``MIN_EPOCHS``; a trial that has not improved on its first epoch after
+``WARMUP_LIMIT`` epochs ends there, flagged ``never_improved``). A trial whose last improvement is
 within ``PATIENCE`` of the budget is flagged ``still_improving``: the budget, not the rule, stopped it.
 
 ``make tune`` (``python -m labkit.tune run``) executes the notebooks with ``TUNE=True``: each runs
@@ -43,6 +44,8 @@ MAX_EPOCHS = 30      # the budget of one trial
 PATIENCE = 5         # epochs without a better validation score before stopping
 MIN_EPOCHS = 8       # never stop earlier
 WARMUP_LIMIT = 15    # a trial not better than its first epoch after this many epochs ends ("never improved")
+MIN_DELTA = 1e-4     # an improvement is a gain of more than this on the validation metric (one user's hit
+                     # on ML-100K's 943 users is 1/943 ~ 1.1e-3; float noise in the 7th decimal is not one)
 EASE_LAMBDAS = (10.0, 30.0, 100.0, 300.0, 500.0, 1000.0, 3000.0, 10000.0)
 KNN_GRID = {"neighbours": [20, 50, 100, 200], "shrinkage": [0.0, 10.0, 100.0]}
 SMOKE = {"TUNE_TRIALS": 2, "TUNE_MAX_EPOCHS": 2}   # what `make tune SMOKE=1` injects besides TUNE
@@ -74,13 +77,16 @@ class Stopping:
     """The one early-stopping rule, warm-up aware. Call ``update(score)`` after each epoch; it
     returns True to stop.
 
-    Stops after ``max_epochs``; or, once the warm-up is over (some epoch scored strictly better than
-    the first), after ``patience`` epochs without a better score, with at least ``min_epochs`` run;
-    or, if no epoch has beaten the first after ``warmup_limit`` epochs, there (``never_improved``:
-    a flat or falling curve, e.g. a model stuck at a constant output). So patience never judges a
-    model that has not yet left its starting point. ``best_epoch`` / ``best`` are the best so far
-    (1-based, the first of equals); ``still_improving`` is True when the budget stopped a run whose
-    best epoch was within ``patience`` of the end (the rule had not fired) and beat the first.
+    An epoch *improves* when its score beats the last improving epoch's (at first, epoch 1's) by
+    more than ``min_delta``; ``improved_epoch`` is the last such epoch. Stops after ``max_epochs``;
+    or, once the warm-up is over (some epoch improved on the first), after ``patience`` epochs
+    without an improvement, with at least ``min_epochs`` run; or, if no epoch has improved on the
+    first after ``warmup_limit`` epochs, there (``never_improved``: a flat or falling curve, e.g. a
+    model stuck at a constant output, or one moving only in the 7th decimal). So patience never
+    judges a model that has not yet left its starting point. ``best_epoch`` / ``best`` are the true
+    best so far (1-based, the first of equals), gains below ``min_delta`` included; ``still_improving``
+    is True when the budget stopped a run whose last improvement was within ``patience`` of the end
+    (the rule had not fired) and which improved on its first epoch.
 
     >>> s = Stopping(max_epochs=10, patience=2, min_epochs=0)
     >>> [s.update(v) for v in (0.1, 0.3, 0.2, 0.25)]
@@ -92,21 +98,35 @@ class Stopping:
     >>> s = Stopping(max_epochs=10, patience=2, min_epochs=0, warmup_limit=4)
     >>> [s.update(v) for v in (0.5, 0.5, 0.4, 0.5)], s.never_improved
     ([False, False, False, True], True)
+    >>> s = Stopping(max_epochs=10, patience=2, min_epochs=0, warmup_limit=3)   # a gain of 1e-7 is no improvement
+    >>> [s.update(v) for v in (0.5, 0.5000001, 0.5)], s.never_improved, s.best_epoch
+    ([False, False, True], True, 2)
     """
 
     max_epochs: int = MAX_EPOCHS
     patience: int = PATIENCE
     min_epochs: int = MIN_EPOCHS
     warmup_limit: int = WARMUP_LIMIT
+    min_delta: float = MIN_DELTA
     scores: list = field(default_factory=list)
 
     def update(self, score: float) -> bool:
         self.scores.append(float(score))
         if self.epochs >= self.max_epochs:
             return True
-        if self.best_epoch == 1:          # still warming up: nothing has beaten the first epoch yet
+        if self.improved_epoch == 1:      # still warming up: nothing has improved on the first epoch yet
             return self.epochs >= self.warmup_limit
-        return self.epochs >= self.min_epochs and self.epochs - self.best_epoch >= self.patience
+        return self.epochs >= self.min_epochs and self.epochs - self.improved_epoch >= self.patience
+
+    @property
+    def improved_epoch(self) -> int:
+        """The last epoch (1-based) that beat the previous improving epoch by more than ``min_delta``
+        (epoch 1 counts as the first; 0 before any epoch)."""
+        at, reference = 0, None
+        for epoch, score in enumerate(self.scores, 1):
+            if reference is None or score > reference + self.min_delta:
+                at, reference = epoch, score
+        return at
 
     @property
     def epochs(self) -> int:
@@ -122,12 +142,12 @@ class Stopping:
 
     @property
     def never_improved(self) -> bool:
-        """True when more than one epoch ran and none scored better than the first."""
-        return self.epochs > 1 and self.best_epoch == 1
+        """True when more than one epoch ran and none beat the first by more than ``min_delta``."""
+        return self.epochs > 1 and self.improved_epoch == 1
 
     @property
     def still_improving(self) -> bool:
-        return (self.epochs >= self.max_epochs and self.epochs - self.best_epoch < self.patience
+        return (self.epochs >= self.max_epochs and self.epochs - self.improved_epoch < self.patience
                 and not self.never_improved)
 
 
@@ -201,8 +221,7 @@ def make_entry(notebook: str, dataset: str, space: dict, trials: list[dict], met
     chosen = best(trials)
     return {
         "notebook": notebook, "dataset": dataset, "metric": metric, "split": "validation", "space": space,
-        "rule": {"trials": len(trials), "seed": seed, "max_epochs": max_epochs, "patience": PATIENCE,
-                 "min_epochs": min(MIN_EPOCHS, max_epochs), "warmup_limit": min(WARMUP_LIMIT, max_epochs)},
+        "rule": {"trials": len(trials), "seed": seed, **rule(max_epochs)},
         "trials": trials,
         "choice": {"config": chosen["config"], "epochs": chosen["best_epoch"], "value": chosen["value"],
                    "still_improving": chosen["still_improving"]},
@@ -212,6 +231,16 @@ def make_entry(notebook: str, dataset: str, space: dict, trials: list[dict], met
         "cpu_seconds": round(sum(t["cpu_seconds"] for t in trials), 1),
         "date": time.strftime("%Y-%m-%d"), "commit": _commit(),
     }
+
+
+def rule(max_epochs: int = MAX_EPOCHS) -> dict:
+    """Return the stopping rule's constants for a budget of ``max_epochs`` (as ``search`` applies them).
+
+    >>> rule()["min_delta"] == MIN_DELTA and rule(2)["min_epochs"] == 2
+    True
+    """
+    return {"max_epochs": max_epochs, "patience": PATIENCE, "min_epochs": min(MIN_EPOCHS, max_epochs),
+            "warmup_limit": min(WARMUP_LIMIT, max_epochs), "min_delta": MIN_DELTA}
 
 
 def record_search(entry: dict) -> None:
@@ -265,7 +294,7 @@ def load(notebook: str, dataset: str, path: Path | str | None = None) -> dict | 
 
 def trials_table(entry: dict):
     """Return a DataFrame of an entry's trials: the configuration, validation value, best epoch,
-    epochs run, seconds; the chosen trial marked. A trial whose best epoch is its first is marked
+    epochs run, seconds; the chosen trial marked. A trial flagged ``never_improved`` (or, in older entries, whose best epoch is its first) is marked
     "never improved" (no later epoch beat its first; the rule let it run to its warm-up limit).
 
     >>> e = {"metric": "hit@10", "choice": {"config": {"lr": 1}}, "trials": [{"config": {"lr": 1}, "value": 0.2,
@@ -279,7 +308,7 @@ def trials_table(entry: dict):
              "epochs run": t["epochs"], "still improving": t["still_improving"], "CPU-s": t["cpu_seconds"],
              "chosen": "◀" if t["config"] == entry["choice"]["config"] else ""} for t in entry["trials"]]
     for row, t in zip(rows, entry["trials"]):
-        if t["best_epoch"] == 1 and t["epochs"] > 1:   # never better than after its first epoch
+        if t.get("never_improved", t["best_epoch"] == 1 and t["epochs"] > 1):   # never improved on its first epoch
             row["still improving"] = "never improved"
     table = pd.DataFrame(rows)
     table.index = range(1, len(table) + 1)
@@ -547,7 +576,7 @@ def check_spaces(path: Path | None = None, strict: bool = True) -> list[str]:
 
     Each entry must have its notebook's ``SPACE``, the configurations ``configurations(SPACE,
     n, seed)`` in order with n its number of trials, its choice the best trial on validation, and
-    (``strict``, the committed file) n = ``TRIALS``. A notebook without an entry is no error (it
+    (``strict``, the committed file) n = ``TRIALS`` and the course's stopping rule (``rule()``). A notebook without an entry is no error (it
     says so and runs its faithful settings): ``missing`` lists them.
 
     >>> check_spaces(Path("/nonexistent.json"), strict=False)
@@ -572,6 +601,10 @@ def check_spaces(path: Path | None = None, strict: bool = True) -> list[str]:
             n = len(e["trials"])
             if strict and n != TRIALS:
                 problems.append(f"{where}: {n} trials, not {TRIALS}")
+            used = {k: v for k, v in e["rule"].items() if k not in ("trials", "seed")}
+            if strict and used != rule():
+                problems.append(f"{where}: searched under {used}, not the course's stopping rule {rule()} "
+                                f"(make tune ONLY={nb.stem})")
             expected = json.loads(json.dumps(configurations(space, n, e["rule"]["seed"])))
             if [t["config"] for t in e["trials"]] != expected:
                 problems.append(f"{where}: the trials are not configurations(SPACE, {n}) in order")

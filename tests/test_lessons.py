@@ -19,11 +19,8 @@ import code_share  # noqa: E402
 
 LESSONS = code_share.MODEL_LESSONS
 IDS = [p.stem for p in LESSONS]
-# measured after issue 19's moves (tests/code_share.py); below 40%: the work left, see the report
-# 05: 54 of 155 lines; its tuned section (cell 2abaa003, issue 18's) is left: written with
-# results.tuned_choice and the tuned runs' loop in a cell of its own (id d19-tuned-train, as in 04 and 07),
-# it measures 60 of 139 (43%).
-BELOW_TARGET = {"05_caser": 0.35}
+# lessons measured below 40% (tests/code_share.py), each a strict xfail with its share: none now
+BELOW_TARGET: dict[str, float] = {}
 VERDICT_WORDS = re.compile(r"\b(beats?|loses? to|no clear difference|wins?)\b", re.I)
 
 

@@ -58,6 +58,29 @@ def test_stopping_patience_starts_only_after_the_first_improvement_on_epoch_one(
     assert stops.index(True) == 7 and s.best_epoch == 2 and not s.never_improved
 
 
+def test_stopping_counts_only_improvements_of_at_least_min_delta():
+    # 04's search: two stuck trials "improved" in the 7th decimal at epoch 2, which ended their
+    # warm-up, and ran to epoch 8. Only a gain above MIN_DELTA ends the warm-up or resets patience.
+    assert 0 < tune.MIN_DELTA < 1 / 943          # below one user's hit on ML-100K's 943 users
+    s = tune.Stopping(max_epochs=30, patience=5, min_epochs=8, warmup_limit=15)
+    stops = [s.update(v) for v in [0.05, 0.05 + 3e-7] + [0.05 - 1e-3] * 13]
+    assert stops == [False] * 14 + [True] and s.never_improved and not s.still_improving
+    assert s.best_epoch == 2 and s.best == 0.05 + 3e-7          # the true maximum is still reported
+    # Creeping below MIN_DELTA per epoch does not reset patience: stops 5 epochs after the last real gain.
+    s = tune.Stopping(max_epochs=30, patience=5, min_epochs=8, warmup_limit=15)
+    creeping = iter([0.05, 0.06, 0.07] + [0.07 + 1e-6 * e for e in range(1, 28)])
+    while not s.update(next(creeping)):
+        pass
+    assert s.epochs == 8 and s.best_epoch == 8 and not s.never_improved
+    # One more user's hit (1/943) is an improvement.
+    s = tune.Stopping(max_epochs=30, patience=5, min_epochs=8, warmup_limit=15)
+    assert not any(s.update(v) for v in [0.05 + e / 943 for e in range(10)])
+    # At the budget, "still improving" judges the last real improvement.
+    s = tune.Stopping(max_epochs=8, patience=5, min_epochs=8)
+    assert [s.update(v) for v in [0.1, 0.2] + [0.2 + 1e-6 * e for e in range(1, 7)]] == [False] * 7 + [True]
+    assert s.best_epoch == 8 and not s.still_improving
+
+
 def test_search_runs_every_configuration_and_chooses_on_validation(capsys):
     def trial(config, stopping):
         for epoch in range(1, 100):
@@ -139,6 +162,12 @@ def test_the_space_check_catches_a_changed_space_or_a_choice_not_made_on_validat
     changed[stem][dataset]["trials"] = changed[stem][dataset]["trials"][:-1]
     (tmp_path / "c.json").write_text(json.dumps(changed))
     assert any("trials, not 12" in p for p in tune.check_spaces(tmp_path / "c.json"))
+    for key, value in (("min_delta", 0.0), ("warmup_limit", None), ("patience", 3)):  # a search under another rule
+        changed = copy.deepcopy(content)
+        changed[stem][dataset]["rule"][key] = value
+        (tmp_path / "d.json").write_text(json.dumps(changed))
+        assert any("not the course's stopping rule" in p for p in tune.check_spaces(tmp_path / "d.json")), key
+        assert not any("stopping rule" in p for p in tune.check_spaces(tmp_path / "d.json", strict=False))
 
 
 def test_every_tunable_notebook_uses_the_one_budget_and_rule():
