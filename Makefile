@@ -315,8 +315,8 @@ test-py312: py312-venv
 
 # Equal care (issue 18): every model's search on validation, 12 configurations under one stopping rule
 # (labkit/tune.py), one line per trial; writes labkit/tuning.json (hyper-parameters and validation
-# scores only), which `make run` reads. ML-100K, the whole `make tune` (2026-11-29, 2 cores under load):
-# 45.0 CPU-min (user+sys), 59 min wall; the searches' CPU-minutes: 02 9.6, 03 2.4, 04 8.6, 05 16.7, 06 2.5, 07 4.2.
+# scores only), which `make run` reads. ML-100K, the whole `make tune` (2026-11-29, 2 idle cores):
+# 39.3 CPU-min (user+sys), 32 min wall; the searches' CPU-minutes: 02 10.7, 03 2.9, 04 8.3, 05 9.4, 06 2.6, 07 4.6.
 #   make tune [ONLY=03_ranking_losses] [DATASET=ml-1m]   the searches, into labkit/tuning.json
 #   make tune SMOKE=1    every search tiny (2 trials, 2 epochs) into build/tune-smoke/ only, then
 #                        checks the committed file against every notebook's SPACE (what CI runs)
