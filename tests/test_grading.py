@@ -318,6 +318,17 @@ def test_no_sandbox_no_student_code(toy_course, monkeypatch):
     assert grading.main(["grade", str(toy_course[0])]) == 2
 
 
+def test_a_course_without_its_release_is_one_line_not_a_traceback(tmp_path, capsys):
+    """grade and collect before `make student`: exit 2 and a one-line reason on stderr."""
+    course = tmp_path / "course"
+    course.mkdir()
+    assert grading.main(["grade", str(course)]) == 2
+    assert grading.main(["collect", str(course), str(tmp_path / "none.json")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and all("gradebook.db does not exist" in line and "make student" in line for line in err), err
+    assert err[0].startswith("grade: ") and err[1].startswith("collect: ")
+
+
 @pytest.mark.integration
 def test_one_submission_is_one_command_then_collect(toy_course, tmp_path):
     """grade-one (what a Slurm array task or a Kubernetes Job runs) and collect (once, after)."""

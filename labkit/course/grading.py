@@ -952,8 +952,12 @@ def main(argv=None) -> int:
             print("\n".join(problems) or f"released: {Path(args.course) / 'release'}/")
         return 0
     if args.command == "collect":
-        results = [json.loads(p.read_text()) for p in args.results]
-        grader_files = snapshot(args.course)
+        try:
+            grader_files = snapshot(args.course)
+            results = [json.loads(p.read_text()) for p in args.results]
+        except FileNotFoundError as exc:   # no release yet, a result file missing: one line, no traceback
+            print(f"collect: {exc}", file=sys.stderr)
+            return 2
         training_dir = Path(args.course) / "competition" / "training"
         from labkit.competition import TRAINING_FILES
 
@@ -973,8 +977,8 @@ def main(argv=None) -> int:
                 return 0
             out = grade(args.course, args.student, args.assignment, _limits(args), args.workers, args.seed,
                         _overrides(args.set), sandboxed=not args.unsafe_no_sandbox)
-        except RuntimeError as exc:
-            print(f"make grade: {exc}", file=sys.stderr)
+        except (RuntimeError, FileNotFoundError) as exc:   # no sandbox, no release yet: one line, no traceback
+            print(f"{args.command}: {exc}", file=sys.stderr)
             return 2
     from labkit.competition import format_leaderboard
 
