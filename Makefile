@@ -105,7 +105,7 @@ endif
 
 venv: $(STAMP)
 
-# Test tiers. `make test` (the README's test command; 194-257 s in fresh clones on 2 idle cores) runs every test not
+# Test tiers. `make test` (the README's test command; 194-270 s in fresh clones on 2 idle cores) runs every test not
 # marked `integration`, in parallel on $(JOBS) workers (pytest-xdist): labkit's unit tests and doctests,
 # the set-up checks, the grading round trip, and every lesson notebook executed in smoke mode (few
 # epochs, same data) into build/smoke/, each followed by nbval, which re-runs the executed notebook and
